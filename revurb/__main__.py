@@ -1,0 +1,3 @@
+from revurb.cli import main
+
+main()

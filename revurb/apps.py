@@ -1,0 +1,71 @@
+"""Applications (key, secret and per-app options) and the providers that look them up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+ClientEventsFrom = Literal["members", "all", "none"]
+CLIENT_EVENTS_FROM: tuple[ClientEventsFrom, ...] = ("members", "all", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A URL that receives the app's webhook events (all of them unless `event_types` is set)."""
+
+    url: str
+    event_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """One Pusher application: credentials and the limits its sockets live under."""
+
+    id: str
+    key: str
+    secret: str = field(repr=False)
+    allowed_origins: tuple[str, ...] = ("*",)
+    ping_interval: float = 60.0
+    activity_timeout: int = 30
+    max_connections: int | None = None
+    max_message_size: int = 10_000
+    accept_client_events_from: ClientEventsFrom = "members"
+    rate_limiting: bool = True
+    rate_limit_max_attempts: int = 10
+    rate_limit_decay_seconds: float = 1.0
+    subscription_count: bool = False
+    subscription_count_interval: float = 1.0
+    max_presence_members: int = 100
+    max_presence_member_size: int = 2_048
+    max_event_data_size: int = 10_240
+    webhooks: tuple[Webhook, ...] = ()
+
+
+@runtime_checkable
+class AppProvider(Protocol):
+    """Where apps come from. Implement this to load them from a database (`apps.provider`)."""
+
+    async def all(self) -> Sequence[App]: ...
+
+    async def find_by_id(self, app_id: str) -> App | None: ...
+
+    async def find_by_key(self, key: str) -> App | None: ...
+
+
+class ConfigAppProvider:
+    """Apps listed in configuration, indexed by id and by key."""
+
+    def __init__(self, apps: Iterable[App]) -> None:
+        self._apps = tuple(apps)
+        self._by_id = {app.id: app for app in self._apps}
+        self._by_key = {app.key: app for app in self._apps}
+
+    async def all(self) -> Sequence[App]:
+        return self._apps
+
+    async def find_by_id(self, app_id: str) -> App | None:
+        return self._by_id.get(app_id)
+
+    async def find_by_key(self, key: str) -> App | None:
+        return self._by_key.get(key)

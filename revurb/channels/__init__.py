@@ -1,0 +1,1 @@
+"""Channels by name prefix, the per-app channel manager and presence rosters."""

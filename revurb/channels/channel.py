@@ -1,0 +1,28 @@
+"""A channel's local subscribers on this node."""
+
+from __future__ import annotations
+
+from revurb.channels.names import ChannelKind
+from revurb.protocol.connection import Connection
+
+
+class Channel:
+    """The sockets subscribed to one channel name here, and the user each presence socket joined as."""
+
+    __slots__ = ("name", "kind", "subscribers", "members")
+
+    def __init__(self, name: str, kind: ChannelKind) -> None:
+        self.name = name
+        self.kind = kind
+        self.subscribers: dict[str, Connection] = {}
+        #: socket id -> user id, for presence channels.
+        self.members: dict[str, str] = {}
+
+    def send(self, frame: str, except_socket_id: str | None = None) -> int:
+        """Write one encoded frame to every local subscriber but one; returns how many got it."""
+        sent = 0
+        for socket_id, connection in self.subscribers.items():
+            if socket_id != except_socket_id:
+                connection.send(frame)
+                sent += 1
+        return sent

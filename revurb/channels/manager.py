@@ -1,0 +1,219 @@
+"""The channels and sockets of one app on this node, and the backend that makes them cluster-wide."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from revurb.apps import App
+from revurb.channels.channel import Channel
+from revurb.channels.names import ChannelKind, kind_of, server_to_user_channel
+from revurb.channels.presence import Member, presence_data
+from revurb.protocol import codes, frames
+from revurb.protocol.codes import ErrorCode
+from revurb.protocol.connection import Connection
+from revurb.protocol.errors import SubscriptionError
+from revurb.scaling.base import Backend, BusMessage
+
+logger = logging.getLogger("revurb.channels")
+
+
+class ChannelManager:
+    """Subscribes sockets, delivers events locally and over the bus, keeps backend state current."""
+
+    def __init__(self, app: App, backend: Backend) -> None:
+        self.app = app
+        self.backend = backend
+        self.connections: dict[str, Connection] = {}
+        self.channels: dict[str, Channel] = {}
+        #: Signed-in user id -> that user's sockets on this node.
+        self.users: dict[str, set[Connection]] = {}
+        self._count_dirty: set[str] = set()
+        self._count_flush: asyncio.TimerHandle | None = None
+
+    # Connections
+
+    async def add(self, connection: Connection) -> bool:
+        """Admit a socket; False when the app is over its connection quota (cluster-wide)."""
+        count = await self.backend.add_connection(self.app.id)
+        limit = self.app.max_connections
+        if limit is not None and count > limit:
+            await self.backend.remove_connection(self.app.id)
+            return False
+        self.connections[connection.socket_id] = connection
+        return True
+
+    async def remove(self, connection: Connection) -> None:
+        """Forget a socket that has gone: leave its channels, uncount it."""
+        if self.connections.pop(connection.socket_id, None) is None:
+            return
+        for name in list(connection.channels):
+            await self.unsubscribe(connection, name)
+        if connection.user_id is not None:
+            sockets = self.users.get(connection.user_id)
+            if sockets is not None:
+                sockets.discard(connection)
+                if not sockets:
+                    del self.users[connection.user_id]
+        await self.backend.remove_connection(self.app.id)
+
+    # Subscriptions
+
+    async def subscribe(self, connection: Connection, name: str, member: Member | None) -> None:
+        """Subscribe an authorised socket and answer it; presence and cache extras included."""
+        kind = kind_of(name)
+        channel = self.channels.get(name)
+        if channel is not None and connection.socket_id in channel.subscribers:
+            await self._succeeded(connection, channel, kind)
+            return
+        if member is not None:
+            await self._check_presence_room(name, member)
+        if channel is None:
+            channel = self.channels[name] = Channel(name, kind)
+        channel.subscribers[connection.socket_id] = connection
+        connection.channels.add(name)
+        if kind.server_to_user:
+            connection.send(frames.subscription_succeeded(name))
+            return
+        await self.backend.add_subscriber(self.app.id, name)
+        first = False
+        if member is not None:
+            channel.members[connection.socket_id] = member.user_id
+            first = await self.backend.add_member(self.app.id, name, member.user_id, member.user_info)
+        await self._succeeded(connection, channel, kind)
+        if first and member is not None:
+            frame = frames.member_added(name, member.user_id, member.user_info)
+            self.broadcast(name, frame, connection.socket_id)
+        elif member is None:
+            self._count_changed(channel)
+
+    async def _check_presence_room(self, name: str, member: Member) -> None:
+        members = await self.backend.members(self.app.id, name)
+        if member.user_id not in members and len(members) >= self.app.max_presence_members:
+            raise SubscriptionError(
+                "LimitReached", "The maximum members per presence channel limit was reached", 4100
+            )
+
+    async def _succeeded(self, connection: Connection, channel: Channel, kind: ChannelKind) -> None:
+        data: dict[str, Any] | None = None
+        if kind.presence:
+            data = presence_data(await self.backend.members(self.app.id, channel.name))
+        connection.send(frames.subscription_succeeded(channel.name, data))
+        if kind.cache:
+            cached = await self.backend.cache_get(self.app.id, channel.name)
+            connection.send(cached["frame"] if cached else frames.cache_miss(channel.name))
+
+    async def unsubscribe(self, connection: Connection, name: str) -> None:
+        """Remove a socket from a channel; tells the others when a presence user has left."""
+        channel = self.channels.get(name)
+        connection.channels.discard(name)
+        if channel is None or channel.subscribers.pop(connection.socket_id, None) is None:
+            return
+        if not channel.subscribers:
+            del self.channels[name]
+        if channel.kind.server_to_user:
+            return
+        await self.backend.remove_subscriber(self.app.id, name)
+        user_id = channel.members.pop(connection.socket_id, None)
+        if user_id is not None:
+            if await self.backend.remove_member(self.app.id, name, user_id):
+                self.broadcast(name, frames.member_removed(name, user_id))
+        else:
+            self._count_changed(channel)
+
+    # Users
+
+    async def sign_in(self, connection: Connection, user_id: str) -> None:
+        """Bind a socket to a user and to the user's `#server-to-user-` channel."""
+        if connection.user_id is not None and connection.user_id != user_id:
+            await self.unsubscribe(connection, server_to_user_channel(connection.user_id))
+            self.users.get(connection.user_id, set()).discard(connection)
+        connection.user_id = user_id
+        self.users.setdefault(user_id, set()).add(connection)
+        name = server_to_user_channel(user_id)
+        channel = self.channels.get(name)
+        if channel is None:
+            channel = self.channels[name] = Channel(name, kind_of(name))
+        channel.subscribers[connection.socket_id] = connection
+        connection.channels.add(name)
+
+    def terminate_user(self, user_id: str, publish: bool = True) -> None:
+        """Close every socket of a signed-in user, on every node."""
+        for connection in list(self.users.get(user_id, ())):
+            connection.send(frames.error(ErrorCode.UNAUTHORIZED, codes.TERMINATED))
+            connection.close(ErrorCode.UNAUTHORIZED, codes.TERMINATED)
+        if publish:
+            self.backend.publish({"type": "terminate", "app": self.app.id, "user_id": user_id})
+
+    # Delivery
+
+    def broadcast(self, name: str, frame: str, except_socket_id: str | None = None) -> None:
+        """Deliver an encoded frame to a channel's subscribers here, then to the other nodes."""
+        channel = self.channels.get(name)
+        if channel is not None:
+            channel.send(frame, except_socket_id)
+        message: BusMessage = {"type": "event", "app": self.app.id, "channel": name, "frame": frame}
+        if except_socket_id is not None:
+            message["except_socket_id"] = except_socket_id
+        self.backend.publish(message)
+
+    def deliver_local(self, message: BusMessage) -> None:
+        """Apply a message from another node to this node's sockets."""
+        if message["type"] == "terminate":
+            self.terminate_user(message["user_id"], publish=False)
+            return
+        channel = self.channels.get(message["channel"])
+        if channel is not None:
+            channel.send(message["frame"], message.get("except_socket_id"))
+
+    # subscription_count, coalesced per channel
+
+    def _count_changed(self, channel: Channel) -> None:
+        if not self.app.subscription_count:
+            return
+        self._count_dirty.add(channel.name)
+        if self._count_flush is None:
+            loop = asyncio.get_running_loop()
+            self._count_flush = loop.call_later(self.app.subscription_count_interval, self._flush_counts_soon)
+
+    def _flush_counts_soon(self) -> None:
+        task = asyncio.ensure_future(self._flush_counts())
+        task.add_done_callback(_log_failure)
+
+    async def _flush_counts(self) -> None:
+        self._count_flush = None
+        dirty, self._count_dirty = self._count_dirty, set()
+        for name in dirty:
+            channel = self.channels.get(name)
+            if channel is None:
+                continue
+            count = await self.backend.subscription_count(self.app.id, name)
+            channel.send(frames.subscription_count(name, count))
+
+    # Liveness
+
+    def sweep(self, now: float | None = None) -> None:
+        """Ping sockets that have been quiet for `ping_interval`; close those that never answered."""
+        now = time.monotonic() if now is None else now
+        interval = self.app.ping_interval
+        for connection in list(self.connections.values()):
+            if connection.pinged_at is not None:
+                if now - connection.pinged_at >= interval:
+                    connection.send(frames.error(ErrorCode.PONG_NOT_RECEIVED, codes.PONG_NOT_RECEIVED))
+                    connection.close(ErrorCode.PONG_NOT_RECEIVED, codes.PONG_NOT_RECEIVED)
+            elif now - connection.last_seen >= interval:
+                connection.pinged_at = now
+                connection.send(frames.PING)
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Tell every socket to reconnect (server shutdown)."""
+        for connection in list(self.connections.values()):
+            connection.send(frames.error(code, reason))
+            connection.close(code, reason)
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("subscription_count update failed", exc_info=task.exception())

@@ -1,0 +1,35 @@
+"""`client-*` events: who may send them, on which channels, how often, and who receives them."""
+
+from __future__ import annotations
+
+import time
+
+from revurb.channels.manager import ChannelManager
+from revurb.channels.names import kind_of
+from revurb.protocol import codes, frames
+from revurb.protocol.codes import ErrorCode
+from revurb.protocol.connection import Connection
+from revurb.protocol.errors import PusherError
+from revurb.protocol.frames import ClientMessage
+
+
+def relay(connection: Connection, manager: ChannelManager, message: ClientMessage) -> None:
+    """Relay a client event to the channel's other subscribers, on every node."""
+    app = connection.app
+    if app.accept_client_events_from == "none":
+        raise PusherError(ErrorCode.CLIENT_EVENT_REJECTED, codes.CLIENT_EVENTS_DISABLED)
+    name = message.get("channel")
+    if not isinstance(name, str):
+        raise PusherError(ErrorCode.RECONNECT_NOW, codes.INVALID_MESSAGE)
+    kind = kind_of(name)
+    if not kind.accepts_client_events:
+        raise PusherError(ErrorCode.UNAUTHORIZED, codes.CLIENT_EVENT_WRONG_CHANNEL)
+    channel = manager.channels.get(name)
+    subscribed = channel is not None and connection.socket_id in channel.subscribers
+    if not subscribed and app.accept_client_events_from == "members":
+        raise PusherError(ErrorCode.UNAUTHORIZED, codes.CLIENT_EVENT_NOT_MEMBER)
+    if not connection.allow_client_event(time.monotonic()):
+        raise PusherError(ErrorCode.CLIENT_EVENT_REJECTED, codes.CLIENT_EVENT_RATE_LIMITED)
+    user_id = channel.members.get(connection.socket_id) if channel is not None else None
+    frame = frames.event(message["event"], name, message.get("data"), user_id)
+    manager.broadcast(name, frame, connection.socket_id)

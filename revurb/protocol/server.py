@@ -1,0 +1,59 @@
+"""The protocol's entry points for a socket: open, each message, close. Errors become frames here."""
+
+from __future__ import annotations
+
+import logging
+
+from revurb.channels.registry import Registry
+from revurb.protocol import client_events, codes, frames, handler
+from revurb.protocol.codes import ErrorCode
+from revurb.protocol.connection import Connection
+from revurb.protocol.errors import PusherError
+
+logger = logging.getLogger("revurb.protocol")
+
+
+class PusherServer:
+    """Turns client frames into actions on the app's channel manager."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    async def open(self, connection: Connection) -> bool:
+        """Admit a socket and greet it; refuses it (4004, closed) when the app is over quota."""
+        manager = self.registry.manager(connection.app)
+        if not await manager.add(connection):
+            self.fail(connection, PusherError(ErrorCode.OVER_QUOTA, codes.APP_OVER_QUOTA, True))
+            return False
+        connection.send(frames.connection_established(connection.socket_id, connection.app.activity_timeout))
+        return True
+
+    async def message(self, connection: Connection, raw: str | bytes) -> None:
+        """Handle one frame from a client. Nothing a client sends can raise out of here."""
+        connection.touch()
+        manager = self.registry.manager(connection.app)
+        try:
+            message = frames.parse_client_message(raw)
+            event = message["event"]
+            if event.startswith("pusher:"):
+                await handler.handle(connection, manager, message)
+            elif event.startswith("client-"):
+                client_events.relay(connection, manager, message)
+            else:
+                raise PusherError(ErrorCode.RECONNECT_NOW, codes.INVALID_MESSAGE)
+        except PusherError as failure:
+            self.fail(connection, failure)
+        except Exception:
+            logger.exception("error handling a message from socket %s", connection.socket_id)
+            self.fail(connection, PusherError(ErrorCode.RECONNECT_NOW, codes.INVALID_MESSAGE))
+
+    async def close(self, connection: Connection) -> None:
+        """The socket is gone: leave its channels and uncount it."""
+        connection.closed = True
+        await self.registry.manager(connection.app).remove(connection)
+
+    @staticmethod
+    def fail(connection: Connection, failure: PusherError) -> None:
+        connection.send(frames.error(failure.code, failure.message))
+        if failure.close:
+            connection.close(failure.code, failure.message)

@@ -1,0 +1,1 @@
+"""Backends: where cluster-wide state lives and how events reach other nodes."""

@@ -1,0 +1,1 @@
+"""The Starlette app: routes, lifespan and the WebSocket endpoint adapter."""

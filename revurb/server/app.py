@@ -1,0 +1,115 @@
+"""`create_app()`: the Starlette application with the WebSocket endpoint, the HTTP API and `/up`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from revurb.api.routes import HttpApi, json_response
+from revurb.apps import App, AppProvider, ConfigAppProvider
+from revurb.channels.registry import Registry
+from revurb.config import Settings
+from revurb.protocol import codes
+from revurb.protocol.codes import ErrorCode
+from revurb.protocol.server import PusherServer
+from revurb.scaling.base import Backend
+from revurb.scaling.memory import MemoryBackend
+from revurb.server.endpoint import PusherEndpoint
+
+logger = logging.getLogger("revurb.server")
+
+#: Bounds of the ping / prune sweep period, derived from the shortest ping interval.
+_SWEEP_MIN, _SWEEP_MAX = 0.05, 5.0
+
+
+class Revurb(Starlette):
+    """The ASGI app. `state.revurb` exposes the parts for embedding hosts and tests."""
+
+    registry: Registry
+    backend: Backend
+    provider: AppProvider
+    settings: Settings
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    apps: Sequence[App] | None = None,
+    provider: AppProvider | None = None,
+    backend: Backend | None = None,
+) -> Revurb:
+    """Build the app. Apps come from `provider`, else `apps`, else `settings.apps`."""
+    settings = settings or Settings()
+    provider = provider or ConfigAppProvider(apps if apps is not None else settings.apps)
+    backend = backend or MemoryBackend()
+    registry = Registry(backend)
+    server = PusherServer(registry)
+    path = settings.path
+    routes: list[BaseRoute] = [
+        WebSocketRoute(path + "/app/{key}", PusherEndpoint(settings, provider, server)),
+        *HttpApi(settings, provider, registry).routes(),
+        Route("/up", health, methods=["GET", "HEAD"]),
+    ]
+    if path:
+        routes.append(Route(path + "/up", health, methods=["GET", "HEAD"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await backend.start(registry.on_bus_message)
+        sweeper = asyncio.create_task(_sweep_forever(registry, await _sweep_interval(settings, provider)))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            registry.close_all(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
+            await backend.stop()
+
+    app = Revurb(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
+    )
+    app.registry, app.backend, app.provider, app.settings = registry, backend, provider, settings
+    app.state.revurb = app
+    return app
+
+
+async def health(request: Request) -> Response:
+    app: Revurb = request.app.state.revurb
+    return json_response({"health": "OK", **app.backend.health()})
+
+
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    return json_response({"error": error.detail}, error.status_code)
+
+
+async def _sweep_interval(settings: Settings, provider: AppProvider) -> float:
+    if settings.sweep_interval > 0:
+        return settings.sweep_interval
+    intervals = [app.ping_interval for app in await provider.all()] or [60.0]
+    return min(_SWEEP_MAX, max(_SWEEP_MIN, min(intervals) / 4))
+
+
+async def _sweep_forever(registry: Registry, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            registry.sweep()
+        except Exception:
+            logger.exception("ping / prune sweep failed")
+
+
+def lifespan_of(app: Any) -> Any:
+    """The lifespan context of a Revurb app, for hosts that compose it into their own."""
+    return app.router.lifespan_context
