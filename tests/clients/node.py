@@ -46,15 +46,11 @@ def find_node() -> str:
     """Return the node executable, or raise NodeUnavailable saying how to get the harness ready."""
     node = os.environ.get("NODE") or shutil.which("node")
     if node is None:
-        raise NodeUnavailable(
-            "node is not on PATH; the pusher-js/laravel-echo tests need Node >= 20"
-        )
+        raise NodeUnavailable("node is not on PATH; the pusher-js/laravel-echo tests need Node >= 20")
     modules = CLIENTS_DIR / "node_modules"
     missing = [m for m in REQUIRED_MODULES if not (modules / m / "package.json").is_file()]
     if missing:
-        raise NodeUnavailable(
-            f"{modules} lacks {', '.join(missing)}; run `npm ci --prefix tests/clients`"
-        )
+        raise NodeUnavailable(f"{modules} lacks {', '.join(missing)}; run `npm ci --prefix tests/clients`")
     return node
 
 
@@ -186,9 +182,7 @@ class NodeDriver:
         assert reply.get("ok") is True, f"driver refused {dict(cmd)}: {reply}"
         return reply
 
-    async def connect(
-        self, server: ServerLike, client: str, *, echo: bool = False, **fields: Any
-    ) -> str:
+    async def connect(self, server: ServerLike, client: str, *, echo: bool = False, **fields: Any) -> str:
         """Open a pusher-js (or laravel-echo) client on ``server``; return its socket id."""
         cmd = {
             "cmd": "echo" if echo else "connect",
@@ -214,9 +208,7 @@ class NodeDriver:
         cmd = {"cmd": "subscribe", "client": client, "channel": channel, "wait": True, **fields}
         return await self.ok(cmd, timeout=6.0)
 
-    async def rest(
-        self, server: ServerLike, call: str, *args: Any, master_key: str | None = None
-    ) -> Message:
+    async def rest(self, server: ServerLike, call: str, *args: Any, master_key: str | None = None) -> Message:
         """Call the Node ``pusher`` SDK on ``server``; the reply has ``status`` and ``body``."""
         cmd = {
             "cmd": "rest",

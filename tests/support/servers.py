@@ -1,0 +1,182 @@
+"""Real servers for tests: `revurb start` and `redis-server` in subprocesses on free ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_APP = {"REVERB_APP_ID": "1001", "REVERB_APP_KEY": "app-key", "REVERB_APP_SECRET": "app-secret"}
+STARTUP_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@dataclass
+class RunningServer:
+    """A `revurb start` process and what a test needs to reach it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    host: str = "127.0.0.1"
+    path: str = ""
+    app_id: str = "1001"
+    key: str = "app-key"
+    secret: str = "app-secret"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.path}"
+
+    def ws_url(
+        self, key: str | None = None, query: str = "protocol=7&client=js&version=8.4.0&flash=false"
+    ) -> str:
+        url = f"ws://{self.host}:{self.port}{self.path}/app/{key or self.key}"
+        return f"{url}?{query}" if query else url
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode
+
+
+def wait_http_ok(
+    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = STARTUP_TIMEOUT
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not answer {url} within {timeout} s:\n{log_path.read_text()}")
+
+
+def start_revurb(
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    port: int | None = None,
+    cwd: str | None = None,
+    wait: bool = True,
+) -> RunningServer:
+    """Start `revurb start` with the default app plus `env`; waits until `/up` answers."""
+    port = port or free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("REVERB_", "REDIS_"))}
+    full_env.update(DEFAULT_APP)
+    full_env.update(env or {})
+    full_env["PYTHONUNBUFFERED"] = "1"
+    log = tempfile.NamedTemporaryFile(prefix="revurb-", suffix=".log", delete=False)
+    command = [sys.executable, "-m", "revurb", "start", "--host", "127.0.0.1", "--port", str(port), *args]
+    process = subprocess.Popen(
+        command, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd or tempfile.gettempdir()
+    )
+    server = RunningServer(
+        process=process,
+        port=port,
+        env=full_env,
+        log_path=Path(log.name),
+        path=full_env.get("REVERB_SERVER_PATH", "").rstrip("/"),
+        app_id=full_env["REVERB_APP_ID"],
+        key=full_env["REVERB_APP_KEY"],
+        secret=full_env["REVERB_APP_SECRET"],
+    )
+    if wait:
+        try:
+            wait_http_ok(f"http://127.0.0.1:{port}/up", process, server.log_path)
+        except BaseException:
+            server.stop(signal.SIGKILL)
+            raise
+    return server
+
+
+@dataclass
+class RedisServer:
+    """A private `redis-server` that tests may stop and restart to inject faults."""
+
+    port: int
+    directory: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.directory,
+                "--logfile",
+                os.path.join(self.directory, "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2) as conn,
+            ):
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+    def flush(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), 2) as conn:
+            conn.sendall(b"FLUSHALL\r\n")
+            conn.recv(16)
