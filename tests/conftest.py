@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -11,10 +12,8 @@ import pytest
 from tests.support.pusher_socket import PusherSocket
 from tests.support.servers import RedisServer, RunningServer, free_port, in_ci, start_revurb
 
-try:
-    from tests.clients.fixtures import node_driver  # noqa: F401  (the pusher-js / echo driver)
-except ImportError:  # pragma: no cover - the Node harness is being built alongside
-    pass
+with contextlib.suppress(ImportError):  # the pusher-js / laravel-echo driver
+    from tests.clients.fixtures import node_driver  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 DEFAULT_APP = {"REVERB_APP_ID": "1001", "REVERB_APP_KEY": "app-key", "REVERB_APP_SECRET": "app-secret"}
 STARTUP_TIMEOUT = 15.0
+DEFAULT_QUERY = "protocol=7&client=js&version=8.4.0&flash=false"
 
 
 def free_port() -> int:
@@ -99,16 +100,17 @@ def start_revurb(
     full_env.update(DEFAULT_APP)
     full_env.update(env or {})
     full_env["PYTHONUNBUFFERED"] = "1"
-    log = tempfile.NamedTemporaryFile(prefix="revurb-", suffix=".log", delete=False)
+    log_fd, log_name = tempfile.mkstemp(prefix="revurb-", suffix=".log")
     command = [sys.executable, "-m", "revurb", "start", "--host", "127.0.0.1", "--port", str(port), *args]
     process = subprocess.Popen(
-        command, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd or tempfile.gettempdir()
+        command, env=full_env, stdout=log_fd, stderr=subprocess.STDOUT, cwd=cwd or tempfile.gettempdir()
     )
+    os.close(log_fd)
     server = RunningServer(
         process=process,
         port=port,
         env=full_env,
-        log_path=Path(log.name),
+        log_path=Path(log_name),
         path=full_env.get("REVERB_SERVER_PATH", "").rstrip("/"),
         app_id=full_env["REVERB_APP_ID"],
         key=full_env["REVERB_APP_KEY"],
@@ -169,6 +171,14 @@ class RedisServer:
                     return
             time.sleep(0.05)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 0.2) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
