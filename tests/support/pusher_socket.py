@@ -100,3 +100,15 @@ class PusherSocket:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def unique(prefix: str = "") -> str:
+    """A channel name no other test uses."""
+    import uuid
+
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def dumps(value: Any) -> str:
+    """JSON exactly as the server encodes it (compact)."""
+    return json.dumps(value, separators=(",", ":"))
