@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from revurb.api.errors import ApiError, bad_request
+from revurb.api.errors import ApiError, bad_request, too_large
 from revurb.apps import App
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import MAX_NAME_LENGTH, is_valid_name, kind_of
@@ -42,7 +42,8 @@ def parse_body(body: bytes) -> Any:
 def parse_event(app: App, payload: Any, batch: bool = False) -> Event:
     """Validate one event object; raises `ApiError` naming the first problem."""
     if not isinstance(payload, dict):
-        raise bad_request("Each event must be a JSON object")
+        what = "Each event" if batch else "The request body"
+        raise bad_request(f"{what} must be a JSON object")
     name = payload.get("name")
     if name is None:
         raise bad_request("Missing required field: name")
@@ -56,7 +57,7 @@ def parse_event(app: App, payload: Any, batch: bool = False) -> Event:
     if not isinstance(data, str):
         raise bad_request("The field data must be a string (JSON-encode it first)")
     if len(data.encode()) > app.max_event_data_size:
-        raise ApiError(413, f"The event data is larger than {app.max_event_data_size} bytes")
+        raise too_large(f"The event data is larger than {app.max_event_data_size} bytes")
     channels = _channels(payload, batch)
     socket_id = payload.get("socket_id")
     if socket_id is not None and (not isinstance(socket_id, str) or _SOCKET_ID.fullmatch(socket_id) is None):
@@ -104,9 +105,18 @@ def parse_batch(app: App, payload: Any) -> list[Event]:
     if not isinstance(payload, dict) or not isinstance(payload.get("batch"), list):
         raise bad_request("Missing required field: batch (an array of events)")
     batch = payload["batch"]
+    if not batch:
+        raise bad_request("The field batch must hold at least one event")
     if len(batch) > MAX_BATCH_SIZE:
         raise bad_request(f"A batch can hold at most {MAX_BATCH_SIZE} events")
-    return [parse_event(app, item, batch=True) for item in batch]
+    events = []
+    for index, item in enumerate(batch):
+        try:
+            events.append(parse_event(app, item, batch=True))
+        except ApiError as error:
+            # Name the offending event: SDK users build batches in loops.
+            raise ApiError(error.status, f"batch[{index}]: {error.message}") from None
+    return events
 
 
 async def publish(manager: ChannelManager, event: Event) -> None:

@@ -10,9 +10,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from revurb.api import events, queries, signature
-from revurb.api.errors import ApiError
+from revurb.api.errors import ApiError, bad_request, unauthorized
 from revurb.apps import App, AppProvider
 from revurb.channels.manager import ChannelManager
+from revurb.channels.names import is_valid_name
 from revurb.channels.registry import Registry
 from revurb.config import Settings
 from revurb.protocol import frames
@@ -23,10 +24,13 @@ def json_response(payload: Any, status: int = 200) -> Response:
 
 
 def error_response(error: ApiError) -> Response:
-    return json_response({"error": error.message}, error.status)
+    response = json_response({"error": error.message}, error.status)
+    response.headers.update(error.headers)
+    return response
 
 
 Handler = Callable[[Request, ChannelManager, bytes], Awaitable[Any]]
+_ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class HttpApi:
@@ -51,14 +55,19 @@ class HttpApi:
             ("/users/{user_id}/terminate_connections", self.terminate, "POST"),
         ]
         path = self.settings.path
+        # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
         return [
-            Route(path + route, self._endpoint(handler), methods=[method])
+            Route(path + route, self._endpoint(handler, method), methods=_ALL_METHODS)
             for route, handler, method in endpoints
         ]
 
-    def _endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def _endpoint(self, handler: Handler, method: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
+                if request.method != method:
+                    raise ApiError(
+                        405, f"Method {request.method} is not allowed here: use {method}", {"Allow": method}
+                    )
                 body = await self._read_body(request)
                 app = await self._find_app(request)
                 params = dict(request.query_params)
@@ -87,7 +96,11 @@ class HttpApi:
         if app_id is not None:
             app = await self.provider.find_by_id(app_id)
         else:
-            app = await self.provider.find_by_key(request.query_params.get("auth_key", ""))
+            # Without /apps/{id} in the path, the signed auth_key is all that names the app.
+            key = request.query_params.get("auth_key")
+            if key is None:
+                raise unauthorized("Missing authentication parameter: auth_key")
+            app = await self.provider.find_by_key(key)
         if app is None:
             raise ApiError(404, "Application does not exist")
         return app
@@ -119,6 +132,9 @@ class HttpApi:
         batch = events.parse_batch(manager.app, events.parse_body(body))
         for event in batch:
             await events.publish(manager, event)
+        if not any(event.info for event in batch):
+            return {}
+        # Pusher answers one object per event, in order, `{}` for those that asked for nothing.
         return {
             "batch": [await events.channel_info(manager, event.channels[0], event.info) for event in batch]
         }
@@ -128,11 +144,11 @@ class HttpApi:
         return await queries.channels(manager, query.get("filter_by_prefix", ""), query.get("info"))
 
     async def channel(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
-        name = request.path_params["channel"]
+        name = _channel_name(request)
         return await queries.channel(manager, name, request.query_params.get("info"))
 
     async def users(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
-        return await queries.users(manager, request.path_params["channel"])
+        return await queries.users(manager, _channel_name(request))
 
     async def connections(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
         return await queries.connections(manager)
@@ -140,3 +156,10 @@ class HttpApi:
     async def terminate(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
         manager.terminate_user(request.path_params["user_id"])
         return {}
+
+
+def _channel_name(request: Request) -> str:
+    name: str = request.path_params["channel"]
+    if not is_valid_name(name):
+        raise bad_request(f"Invalid channel name: {name[:200]!r}")
+    return name
