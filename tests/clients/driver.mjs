@@ -320,7 +320,8 @@ const commands = {
         broadcaster: "pusher",
         key: state.key,
         ...base,
-        enabledTransports: cmd.tls ? ["wss"] : ["ws"],
+        // pusher-js's "ws" transport follows forceTLS; "wss" is only its plain-ws fallback.
+        enabledTransports: ["ws"],
         Pusher: InstrumentedPusher,
         ...(cmd.echoOptions ?? {}),
       }),

@@ -208,7 +208,9 @@ class NodeDriver:
         cmd = {"cmd": "subscribe", "client": client, "channel": channel, "wait": True, **fields}
         return await self.ok(cmd, timeout=6.0)
 
-    async def rest(self, server: ServerLike, call: str, *args: Any, master_key: str | None = None) -> Message:
+    async def rest(
+        self, server: ServerLike, call: str, *args: Any, master_key: str | None = None, tls: bool = False
+    ) -> Message:
         """Call the Node ``pusher`` SDK on ``server``; the reply has ``status`` and ``body``."""
         cmd = {
             "cmd": "rest",
@@ -218,6 +220,7 @@ class NodeDriver:
             "host": server.host,
             "port": server.port,
             "path": server.path,
+            "tls": tls,
             "masterKey": master_key,
             "call": call,
             "args": list(args),

@@ -374,3 +374,167 @@ async def test_bad_auth_is_a_subscription_error(
     await node_driver.ok({"cmd": "set_auth", "client": "a", "badAuth": False})
     fine = unique(f"{prefix}open-")
     assert (await node_driver.subscribe("a", fine))["subscribed"] is True
+
+
+async def test_unsubscribe_stops_delivery(node_driver: NodeDriver, server: ServerLike) -> None:
+    channel = unique("news-")
+    await node_driver.connect(server, "a")
+    assert (await node_driver.subscribe("a", channel))["subscribed"] is True
+
+    await node_driver.ok({"cmd": "unsubscribe", "client": "a", "channel": channel})
+    # pusher:unsubscribe has no reply; a round trip through the API orders it before the event.
+    occupied = await node_driver.rest(server, "get", {"path": f"/channels/{channel}"})
+    assert occupied["body"] == {"occupied": False}
+    await node_driver.rest(server, "trigger", channel, "headline", {"title": "late"})
+
+    await node_driver.assert_none(channel_event("a", channel, "headline"))
+
+
+async def test_sdk_trigger_excludes_the_given_socket(node_driver: NodeDriver, server: ServerLike) -> None:
+    channel = unique("private-feed-")
+    author = await node_driver.connect(server, "author")
+    await node_driver.connect(server, "reader")
+    for client in ("author", "reader"):
+        assert (await node_driver.subscribe(client, channel))["subscribed"] is True
+
+    reply = await node_driver.rest(server, "trigger", channel, "post", {"id": 1}, {"socket_id": author})
+    assert (reply["status"], reply["body"]) == (200, {})
+
+    event = await node_driver.expect(channel_event("reader", channel, "post"))
+    assert event["data"] == {"id": 1}
+    await node_driver.assert_none(channel_event("author", channel, "post"))
+
+
+async def test_sdk_trigger_info_and_batch(node_driver: NodeDriver, server: ServerLike) -> None:
+    public = unique("scores-")
+    encrypted = unique("private-encrypted-scores-")
+    for client in ("a", "b"):
+        await node_driver.connect(server, client, masterKey=MASTER_KEY)
+        for channel in (public, encrypted):
+            assert (await node_driver.subscribe(client, channel))["subscribed"] is True
+
+    reply = await node_driver.rest(
+        server, "trigger", public, "goal", {"n": 1}, {"info": "subscription_count"}
+    )
+    assert (reply["status"], reply["body"]) == (
+        200,
+        {"channels": {public: {"subscription_count": 2}}},
+    )
+    batch = [
+        {"channel": public, "name": "goal", "data": {"n": 2}},
+        {"channel": encrypted, "name": "lineup", "data": {"players": ["Ann", "Bo"]}},
+    ]
+    reply = await node_driver.rest(server, "triggerBatch", batch, master_key=MASTER_KEY)
+    assert (reply["status"], reply["body"]) == (200, {"batch": [{}, {}]})
+
+    for client in ("a", "b"):
+        first = await node_driver.expect(channel_event(client, public, "goal"))
+        second = await node_driver.expect(channel_event(client, public, "goal"))
+        assert [first["data"], second["data"]] == [{"n": 1}, {"n": 2}]
+        lineup = await node_driver.expect(channel_event(client, encrypted, "lineup"))
+        assert lineup["data"] == {"players": ["Ann", "Bo"]}
+
+
+async def test_sdk_channel_queries(node_driver: NodeDriver, server: ServerLike) -> None:
+    tag = uuid.uuid4().hex[:12]
+    public, presence = f"lobby-{tag}", f"presence-lobby-{tag}"
+    await node_driver.connect(server, "alice", presence=ALICE)
+    await node_driver.connect(server, "bob", presence=BOB)
+    for client in ("alice", "bob"):
+        assert (await node_driver.subscribe(client, public))["subscribed"] is True
+    assert (await node_driver.subscribe("alice", presence))["subscribed"] is True
+
+    one = await node_driver.rest(
+        server, "get", {"path": f"/channels/{public}", "params": {"info": "subscription_count"}}
+    )
+    assert (one["status"], one["body"]) == (200, {"occupied": True, "subscription_count": 2})
+    listed = await node_driver.rest(
+        server,
+        "get",
+        {"path": "/channels", "params": {"filter_by_prefix": presence, "info": "user_count"}},
+    )
+    assert (listed["status"], listed["body"]) == (
+        200,
+        {"channels": {presence: {"user_count": 1}}},
+    )
+    empty = await node_driver.rest(server, "get", {"path": f"/channels/{public}-nobody"})
+    assert (empty["status"], empty["body"]) == (200, {"occupied": False})
+    not_presence = await node_driver.rest(server, "get", {"path": f"/channels/{public}/users"})
+    assert (not_presence["ok"], not_presence["status"]) == (False, 400)
+
+
+async def test_unknown_app_key_is_refused_without_reconnecting(
+    node_driver: NodeDriver, server: ServerLike
+) -> None:
+    await node_driver.ok(
+        {
+            "cmd": "connect",
+            "client": "a",
+            "key": "no-such-key",
+            "secret": server.secret,
+            "host": server.host,
+            "port": server.port,
+            "path": server.path,
+        }
+    )
+
+    error = await node_driver.expect({"type": "error", "client": "a"})
+    assert error["error"] == {
+        "type": "WebSocketError",
+        "error": {
+            "type": "PusherError",
+            "data": {"code": 4001, "message": "Application does not exist"},
+        },
+    }
+    await node_driver.expect({"type": "state", "client": "a", "current": "disconnected"})
+    await node_driver.assert_none({"type": "state", "client": "a", "current": "connecting"}, 1.5)
+
+
+async def test_bad_signin_is_an_error_and_closes_with_4009(
+    node_driver: NodeDriver, server: ServerLike
+) -> None:
+    await node_driver.connect(server, "a", user={"id": "7"}, badAuth=True)
+    await node_driver.ok({"cmd": "signin", "client": "a"})
+
+    error = await node_driver.expect({"type": "error", "client": "a"})
+    assert error["error"]["type"] == "PusherError"
+    assert error["error"]["data"]["code"] == 4009
+    closed = await node_driver.expect({"type": "closed", "client": "a"})
+    assert closed["code"] == 4009
+    # 4000-4099 means "do not reconnect".
+    await node_driver.expect({"type": "state", "client": "a", "current": "disconnected"})
+    await node_driver.assert_none({"type": "state", "client": "a", "current": "connecting"}, 1.5)
+
+
+async def test_activity_timeout_drives_client_pings(node_driver: NodeDriver, start_server: Any) -> None:
+    quick = start_server({"REVERB_APP_ACTIVITY_TIMEOUT": "1"})
+    await node_driver.connect(quick, "a")
+    await node_driver.expect({"type": "state", "client": "a", "current": "connected"})
+
+    # pusher-js pings after activity_timeout seconds of silence and expects a pong in time.
+    for _ in range(2):
+        await node_driver.expect(
+            {
+                "type": "message",
+                "client": "a",
+                "message": {"event": "pusher:pong", "channel": None, "data": None},
+            },
+            timeout=4.0,
+        )
+    await node_driver.assert_none(lambda m: m["type"] == "state" and m["client"] == "a", 0.1)
+    reply = await node_driver.ok({"cmd": "socket_id", "client": "a"})
+    assert reply["state"] == "connected"
+
+
+async def test_server_path_prefix(node_driver: NodeDriver, start_server: Any) -> None:
+    prefixed = start_server({"REVERB_SERVER_PATH": "/realtime"})
+    assert prefixed.path == "/realtime"
+    channel = unique("private-prefixed-")
+    await node_driver.connect(prefixed, "a")
+    assert (await node_driver.subscribe("a", channel))["subscribed"] is True
+
+    reply = await node_driver.rest(prefixed, "trigger", channel, "hello", {"via": "prefix"})
+    assert (reply["status"], reply["body"]) == (200, {})
+
+    event = await node_driver.expect(channel_event("a", channel, "hello"))
+    assert event["data"] == {"via": "prefix"}
