@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -69,3 +71,30 @@ class ConfigAppProvider:
 
     async def find_by_key(self, key: str) -> App | None:
         return self._by_key.get(key)
+
+
+def import_provider(spec: str) -> object:
+    """The object an import path names: `package.module:attribute` or `package.module.attribute`."""
+    module_name, colon, attribute = spec.partition(":")
+    if not colon:
+        module_name, _, attribute = spec.rpartition(".")
+    if not module_name or not attribute:
+        raise ValueError("expected an import path like package.module:ClassName")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def create_provider(spec: str | None, apps: Iterable[App], settings: object) -> AppProvider:
+    """The provider `apps.provider` names: `None`/`config` lists `apps`; an import path names an
+    `AppProvider` instance, or a class or factory called with the settings (or with nothing)."""
+    if spec is None or spec == "config":
+        return ConfigAppProvider(apps)
+    target = import_provider(spec)
+    if isinstance(target, AppProvider) and not isinstance(target, type):
+        return target
+    if not callable(target):
+        raise TypeError(f"{spec} is neither an AppProvider nor a class or function that makes one")
+    takes_settings = bool(inspect.signature(target).parameters)
+    provider = target(settings) if takes_settings else target()
+    if not isinstance(provider, AppProvider):
+        raise TypeError(f"{spec} made {provider!r}, which lacks all / find_by_id / find_by_key")
+    return provider

@@ -1,0 +1,86 @@
+"""The immutable settings objects the server runs on; built once at the edge and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from revurb.apps import App
+
+Scheme = Literal["http", "https"]
+SCHEMES: tuple[Scheme, ...] = ("http", "https")
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names the key and what it accepts."""
+
+
+@dataclass(frozen=True, slots=True)
+class TLSSettings:
+    """A certificate for `wss://`, served by uvicorn (Reverb's `options.tls`)."""
+
+    cert: str | None = None
+    key: str | None = None
+    passphrase: str | None = field(default=None, repr=False)
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ScalingSettings:
+    """Redis scaling: off by default (one process, in-memory)."""
+
+    enabled: bool = False
+    channel: str = "reverb"
+    redis_url: str | None = field(default=None, repr=False)
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_username: str | None = None
+    redis_password: str | None = field(default=None, repr=False)
+    redis_db: int = 0
+
+    def url(self) -> str:
+        """The Redis URL: `redis_url` if given, else one built from the host, port and database."""
+        if self.redis_url:
+            return self.redis_url
+        return f"redis://{self.redis_host}:{self.redis_port}/{self.redis_db}"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server needs, resolved from config files, environment and defaults."""
+
+    apps: tuple[App, ...] = ()
+    host: str = "0.0.0.0"
+    port: int = 8080
+    path: str = ""
+    hostname: str | None = None
+    max_request_size: int = 10_000
+    scaling: ScalingSettings = ScalingSettings()
+    tls: TLSSettings = TLSSettings()
+    #: Import path of the app provider (`module:attribute`); None means the apps listed here.
+    app_provider: str | None = None
+    debug: bool = False
+    #: Where clients reach the server when it differs (a proxy): REVERB_HOST, REVERB_PORT, REVERB_SCHEME.
+    client_port: int | None = None
+    client_scheme: Scheme | None = None
+    #: uvicorn worker processes for `revurb start`; more than one needs scaling.
+    workers: int = 1
+    #: The file `revurb restart` reads the pid to signal from; None writes none.
+    pid_file: str | None = None
+    #: How often a server with scaling on checks Redis for a `revurb restart`, in seconds.
+    restart_check_interval: float = 5.0
+    #: The process a restart signals (the `--workers` supervisor); None means this process.
+    signal_pid: int | None = None
+    #: Unsent bytes a socket may hold before it is closed as a slow consumer (4100).
+    max_pending_output: int = 1_048_576
+    #: How often the ping / prune sweep runs, in seconds (0 derives it from the apps' ping_interval).
+    sweep_interval: float = 0.0
+
+
+def normalise_path(path: str) -> str:
+    """`/ws/` and `ws` both become `/ws`; empty stays empty."""
+    stripped = path.strip().strip("/")
+    return f"/{stripped}" if stripped else ""
