@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,12 +16,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from revurb.api.routes import HttpApi, json_response
-from revurb.apps import App, AppProvider, ConfigAppProvider
+from revurb.apps import App, AppProvider, ConfigAppProvider, create_provider
 from revurb.channels.registry import Registry
-from revurb.config import Settings
+from revurb.config import ConfigError, Settings
 from revurb.protocol import codes
 from revurb.protocol.codes import ErrorCode
 from revurb.protocol.server import PusherServer
+from revurb.restart import RestartWatch
 from revurb.scaling.base import Backend
 from revurb.scaling.memory import MemoryBackend
 from revurb.server.endpoint import PusherEndpoint
@@ -49,8 +51,13 @@ def create_app(
 ) -> Revurb:
     """Build the app. Apps come from `provider`, else `apps`, else `settings.apps`."""
     settings = settings or Settings()
-    provider = provider or ConfigAppProvider(apps if apps is not None else settings.apps)
-    backend = backend or MemoryBackend()
+    if provider is None:
+        provider = (
+            ConfigAppProvider(apps)
+            if apps is not None
+            else create_provider(settings.app_provider, settings.apps, settings)
+        )
+    backend = backend or backend_for(settings)
     registry = Registry(backend)
     server = PusherServer(registry)
     path = settings.path
@@ -66,9 +73,12 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await backend.start(registry.on_bus_message)
         sweeper = asyncio.create_task(_sweep_forever(registry, await _sweep_interval(settings, provider)))
+        restart = RestartWatch(settings)
+        await restart.start()
         try:
             yield
         finally:
+            await restart.stop()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -83,6 +93,18 @@ def create_app(
     app.registry, app.backend, app.provider, app.settings = registry, backend, provider, settings
     app.state.revurb = app
     return app
+
+
+def backend_for(settings: Settings) -> Backend:
+    """The memory backend, or the Redis one when `scaling.enabled` (imported only then)."""
+    if not settings.scaling.enabled:
+        return MemoryBackend()
+    try:
+        redis_scaling = importlib.import_module("revurb.scaling.redis")
+    except ImportError as error:
+        raise ConfigError(f"scaling is enabled but the Redis backend cannot be loaded: {error}") from error
+    factory: Callable[[Settings], Backend] = redis_scaling.backend_from_settings
+    return factory(settings)
 
 
 async def health(request: Request) -> Response:
