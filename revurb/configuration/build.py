@@ -80,6 +80,10 @@ def build_settings(layer: Layer) -> Settings:
         redis_username=read.get((*REDIS, "username"), v.as_optional_str, None),
         redis_password=read.get((*REDIS, "password"), v.as_optional_str, None),
         redis_db=read.get((*REDIS, "database"), v.as_int, 0),
+        heartbeat_interval=read.get(
+            (*SCALING, "heartbeat_interval"), v.as_float, scaling_defaults.heartbeat_interval
+        ),
+        queue_size=read.get((*SCALING, "queue_size"), _positive, scaling_defaults.queue_size),
     )
     apps, client_port, client_scheme = _apps(read)
     provider = read.get(("apps", "provider"), v.as_optional_str, None)

@@ -28,6 +28,8 @@ def settings_to_config(settings: Settings) -> dict[str, Any]:
         "scaling": {
             "enabled": scaling.enabled,
             "channel": scaling.channel,
+            "heartbeat_interval": scaling.heartbeat_interval,
+            "queue_size": scaling.queue_size,
             "server": {
                 "url": scaling.redis_url,
                 "host": scaling.redis_host,

@@ -40,6 +40,10 @@ class ScalingSettings:
     redis_username: str | None = None
     redis_password: str | None = field(default=None, repr=False)
     redis_db: int = 0
+    #: Seconds between node heartbeats; a dead node's users are removed within two of them.
+    heartbeat_interval: float = 10.0
+    #: Bus messages kept while Redis is unreachable; beyond this the oldest are dropped.
+    queue_size: int = 10_000
 
     def url(self) -> str:
         """The Redis URL: `redis_url` if given, else one built from the host, port and database."""

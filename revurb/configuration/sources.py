@@ -54,6 +54,8 @@ ENV_PATHS: dict[str, ConfigPath] = {
     "REVERB_MAX_REQUEST_SIZE": (*SERVER, "max_request_size"),
     "REVERB_SCALING_ENABLED": (*SCALING, "enabled"),
     "REVERB_SCALING_CHANNEL": (*SCALING, "channel"),
+    "REVERB_SCALING_HEARTBEAT_INTERVAL": (*SCALING, "heartbeat_interval"),
+    "REVERB_SCALING_QUEUE_SIZE": (*SCALING, "queue_size"),
     "REDIS_URL": (*REDIS, "url"),
     "REDIS_HOST": (*REDIS, "host"),
     "REDIS_PORT": (*REDIS, "port"),
