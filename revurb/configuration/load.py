@@ -23,7 +23,8 @@ def read_environment(cwd: Path, environ: Mapping[str, str] | None = None) -> dic
     from dotenv import dotenv_values
 
     merged = {k: v for k, v in dotenv_values(cwd / ".env").items() if v is not None}
-    merged.update(os.environ if environ is None else environ)
+    # An empty variable counts as unset everywhere, so it does not hide a value in `.env`.
+    merged.update({k: v for k, v in (os.environ if environ is None else environ).items() if v})
     return merged
 
 
@@ -31,8 +32,10 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     config_file: str | os.PathLike[str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    flags: Layer | None = None,
 ) -> Settings:
-    """Settings for `revurb start` and `revurb.asgi`; `env` defaults to `.env` plus the process's."""
+    """Settings for `revurb start` and `revurb.asgi`; `env` defaults to `.env` plus the process's.
+    `flags` (command-line options) go on top of everything."""
     directory = Path(cwd) if cwd is not None else Path.cwd()
     environment = read_environment(directory) if env is None else env
     layer = Layer()
@@ -43,6 +46,8 @@ def load_settings(
     if config_file is not None:
         path = Path(config_file)
         layer = layer.override(file_layer(path if path.is_absolute() else directory / path, environment))
+    if flags is not None:
+        layer = layer.override(flags)
     return build_settings(layer)
 
 
