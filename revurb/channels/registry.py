@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from revurb.apps import App
 from revurb.channels.manager import ChannelManager
+from revurb.protocol import frames
 from revurb.scaling.base import Backend, BusMessage
 
 
@@ -27,6 +30,19 @@ class Registry:
         manager = self.managers.get(message["app"])
         if manager is not None:
             manager.deliver_local(message)
+
+    def on_members_changed(
+        self, app_id: str, channel: str, added: dict[str, Any], removed: list[str]
+    ) -> None:
+        """Announce presence changes found by the backend (a dead node swept) to every node."""
+        outgoing = [frames.member_added(channel, user_id, info) for user_id, info in added.items()]
+        outgoing += [frames.member_removed(channel, user_id) for user_id in removed]
+        manager = self.managers.get(app_id)
+        for frame in outgoing:
+            if manager is not None:
+                manager.broadcast(channel, frame)
+            else:
+                self.backend.publish({"type": "event", "app": app_id, "channel": channel, "frame": frame})
 
     def sweep(self) -> None:
         for manager in list(self.managers.values()):

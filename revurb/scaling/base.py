@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
 #: Pusher keeps a cache channel's last event this long, subscribers or not.
 CACHE_TTL_SECONDS = 30 * 60
@@ -31,14 +31,26 @@ class CachedEvent(TypedDict):
 OnMessage = Callable[[BusMessage], None]
 
 
+class Node(Protocol):
+    """What a backend calls back into: this node's registry of app managers."""
+
+    def on_bus_message(self, message: BusMessage) -> None:
+        """Deliver another node's message to the sockets here."""
+
+    def on_members_changed(
+        self, app_id: str, channel: str, added: dict[str, Any], removed: list[str]
+    ) -> None:
+        """Announce presence changes the backend found (a dead node swept, a node re-registered)."""
+
+
 class Backend(ABC):
     """Cluster state and the bus. `memory` keeps it in this process; `redis` shares it."""
 
     def __init__(self) -> None:
         self.node_id = secrets.token_hex(8)
 
-    async def start(self, on_message: OnMessage) -> None:
-        """Begin listening for other nodes' messages."""
+    async def start(self, node: Node) -> None:
+        """Begin listening for other nodes' messages and keeping this node registered."""
         return None
 
     async def stop(self) -> None:

@@ -1,0 +1,487 @@
+"""The Redis backend: a pub/sub bus between nodes, and the cluster state kept in Redis structures.
+
+Delivery is at most once per healthy link and in order: publishes go through one bounded outbox
+that is paused while Redis is unreachable and flushed, in order, once every node that was listening
+before the fault listens again (or a grace period has passed). State changes are applied to this
+node's `Mirror` first, then to Redis atomically (Lua); after any fault the node replaces its share
+in Redis with the mirror, so a Redis restart without persistence does not empty the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from revurb.protocol import frames
+from revurb.scaling import lua
+from revurb.scaling.base import CACHE_TTL_SECONDS, Backend, BusMessage, CachedEvent, Node
+from revurb.scaling.mirror import Mirror
+from revurb.scaling.outbox import Outbox
+
+if TYPE_CHECKING:
+    from revurb.config import Settings
+
+logger = logging.getLogger("revurb.scaling")
+
+CONNECT_TIMEOUT = 2.0
+COMMAND_TIMEOUT = 5.0
+BACKOFF_BASE = 0.1
+BACKOFF_CAP = 5.0
+PUBLISH_BATCH = 256
+#: How long other nodes remember that they swept a node (so it announces its users on return).
+TOMBSTONE_SECONDS = 3600
+#: How long `stop()` waits for queued publishes (member_removed of the last sockets) to go out.
+STOP_FLUSH_SECONDS = 2.0
+_FAULTS = (RedisError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisOptions:
+    """Where Redis is and how this node behaves in the cluster."""
+
+    url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 6379
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+    #: Pub/sub channel name and key prefix; clusters sharing one Redis use different ones.
+    prefix: str = "reverb"
+    #: Seconds between heartbeats; a dead node is swept within two of them.
+    heartbeat_interval: float = 10.0
+    #: Publishes kept while Redis is unreachable; the oldest are dropped beyond this.
+    queue_size: int = 10_000
+
+
+def backend_from_settings(settings: Settings) -> RedisBackend:
+    """The Redis backend `create_app` uses when `scaling.enabled`."""
+    scaling = settings.scaling
+    return RedisBackend(
+        RedisOptions(
+            url=scaling.redis_url,
+            host=scaling.redis_host,
+            port=scaling.redis_port,
+            username=scaling.redis_username,
+            password=scaling.redis_password,
+            db=scaling.redis_db,
+            prefix=scaling.channel,
+            heartbeat_interval=scaling.heartbeat_interval,
+            queue_size=scaling.queue_size,
+        )
+    )
+
+
+class RedisBackend(Backend):
+    """Cluster state and the bus on Redis, surviving Redis faults without losing local service."""
+
+    def __init__(self, options: RedisOptions) -> None:
+        super().__init__()
+        self.options = options
+        self.prefix = options.prefix
+        interval = options.heartbeat_interval
+        self._tick = interval / 4
+        self._ttl_ms = max(1, int(interval * 1500))
+        self._backoff_cap = min(BACKOFF_CAP, interval)
+        self._grace = 2 * interval + self._backoff_cap
+        self._cmd = _client(options, COMMAND_TIMEOUT, f"revurb-{self.node_id}")
+        self._sub = _client(options, None, f"revurb-{self.node_id}-bus")
+        register = self._cmd.register_script
+        self._connection = register(lua.CONNECTION)
+        self._subscription = register(lua.SUBSCRIPTION)
+        self._member_add = register(lua.MEMBER_ADD)
+        self._member_remove = register(lua.MEMBER_REMOVE)
+        self._sweep = register(lua.SWEEP)
+        self._leave = register(lua.LEAVE)
+        self._reassert = register(lua.REASSERT)
+        self._heartbeat = register(lua.HEARTBEAT)
+        self._mirror = Mirror()
+        self._outbox = Outbox(options.queue_size)
+        self._state_lock = asyncio.Lock()
+        self._flush_allowed = asyncio.Event()
+        self._healthy = False
+        self._subscribed = False
+        self._listeners_seen = 1
+        self._node: Node | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._recovery: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self._index = f"{self.prefix}:index:{self.node_id}"
+
+    # Lifecycle
+
+    async def start(self, node: Node) -> None:
+        self._node = node
+        self._publisher = self._spawn(self._publish_forever())
+        self._spawn(self._listen_forever())
+        self._spawn(self._heartbeat_forever())
+        # Serve with the cluster view from the first request if Redis is there; degraded if not.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._flush_allowed.wait(), self._grace)
+        if not self._healthy:
+            logger.warning("Redis is unreachable at start: serving this node alone until it is back")
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            if task is not self._publisher:
+                task.cancel()
+        if self._recovery is not None:
+            self._recovery.cancel()
+        if self._healthy:
+            try:
+                async with self._state_lock:
+                    removed = await self._leave(args=[self.prefix, self.node_id])
+                self._announce_removed(removed)
+            except _FAULTS as error:
+                logger.warning("could not remove this node's share from Redis: %s", error)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained(), STOP_FLUSH_SECONDS)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for client in (self._cmd, self._sub):
+            try:
+                await client.aclose()
+            except _FAULTS as error:
+                logger.debug("closing a Redis client failed: %s", error)
+
+    async def _drained(self) -> None:
+        while len(self._outbox) and self._healthy:
+            await asyncio.sleep(0.01)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def health(self) -> dict[str, Any]:
+        status = {
+            "driver": "redis",
+            "node": self.node_id,
+            "connected": self._healthy,
+            "queued": len(self._outbox),
+            "dropped": self._outbox.dropped,
+        }
+        if self._healthy:
+            return {"scaling": status}
+        return {"health": "DEGRADED", "scaling": status}
+
+    # The bus
+
+    def publish(self, message: BusMessage) -> None:
+        header = {key: value for key, value in message.items() if key != "frame"}
+        header["node"] = self.node_id
+        self._outbox.put(frames.dumps(header) + "\n" + message.get("frame", ""))
+
+    async def _publish_forever(self) -> None:
+        while True:
+            await self._outbox.wait()
+            await self._flush_allowed.wait()
+            last, batch = self._outbox.peek(PUBLISH_BATCH)
+            try:
+                async with self._cmd.pipeline(transaction=False) as pipe:
+                    for payload in batch:
+                        pipe.publish(self.prefix, payload)
+                    await pipe.execute()
+            except _FAULTS as error:
+                self._failed("publish", error)
+                continue
+            self._outbox.done(last)
+
+    async def _listen_forever(self) -> None:
+        backoff = BACKOFF_BASE
+        while True:
+            pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.prefix)
+                self._subscribed = True
+                backoff = BACKOFF_BASE
+                self._schedule_recovery()
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        self._receive(message["data"])
+            except _FAULTS as error:
+                self._failed("listener", error)
+            finally:
+                self._subscribed = False
+                try:
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                except _FAULTS as error:
+                    logger.debug("closing the bus subscription failed: %s", error)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._backoff_cap)
+
+    def _receive(self, data: str) -> None:
+        header, _, frame = data.partition("\n")
+        try:
+            message = frames.loads(header)
+            if message.get("node") == self.node_id or self._node is None:
+                return
+            if frame:
+                message["frame"] = frame
+            self._node.on_bus_message(message)
+        except Exception:
+            logger.exception("could not deliver a bus message: %.200s", data)
+
+    # Faults and recovery
+
+    def _failed(self, where: str, error: BaseException) -> None:
+        self._flush_allowed.clear()
+        if self._healthy:
+            logger.warning(
+                "Redis unreachable (%s: %s): delivering locally, queueing publishes", where, error or "lost"
+            )
+        self._healthy = False
+
+    def _schedule_recovery(self) -> None:
+        if self._recovery is None or self._recovery.done():
+            self._recovery = self._spawn(self._recover())
+
+    async def _recover(self) -> None:
+        """Re-assert this node's share, wait for the other listeners, then let the outbox flush."""
+        try:
+            async with self._state_lock:
+                swept, added, removed = await self._reassert(
+                    args=[self.prefix, self.node_id, self._ttl_ms, self._mirror.to_json(), _now_ms()]
+                )
+                self._healthy = True
+            if swept:
+                logger.warning("this node had been declared dead: announcing its users again")
+                self._announce_added(added)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._grace
+            listeners = await self._listeners()
+            while listeners < self._listeners_seen and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+                listeners = await self._listeners()
+        except _FAULTS as error:
+            self._failed("recovery", error)
+            return
+        self._listeners_seen = listeners
+        dropped = self._outbox.take_dropped()
+        logger.info(
+            "Redis connected: node %s registered, %d queued publishes to flush, %d dropped, %d stale members",
+            self.node_id,
+            len(self._outbox),
+            dropped,
+            len(removed) // 3,
+        )
+        self._flush_allowed.set()
+
+    async def _listeners(self) -> int:
+        counts = await self._cmd.pubsub_numsub(self.prefix)
+        return int(counts[0][1]) if counts else 0
+
+    async def _heartbeat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick)
+            try:
+                await self._beat()
+            except _FAULTS as error:
+                self._failed("heartbeat", error)
+            except Exception:
+                logger.exception("heartbeat failed")
+
+    async def _beat(self) -> None:
+        registered = await self._heartbeat(args=[self.prefix, self.node_id, self._ttl_ms])
+        if not registered or not self._healthy:
+            if self._subscribed:
+                self._schedule_recovery()
+            return
+        if self._flush_allowed.is_set():
+            self._listeners_seen = await self._listeners()
+        known: set[str] = await self._cmd.smembers(f"{self.prefix}:nodes")  # type: ignore[assignment]
+        nodes = [node for node in known if node != self.node_id]
+        if not nodes:
+            return
+        async with self._cmd.pipeline(transaction=False) as pipe:
+            for node in nodes:
+                pipe.exists(f"{self.prefix}:node:{node}")
+            alive = await pipe.execute()
+        for node, exists in zip(nodes, alive, strict=True):
+            if not exists:
+                removed = await self._sweep(args=[self.prefix, node, TOMBSTONE_SECONDS])
+                if removed:
+                    logger.warning("node %s stopped beating: removed %d members", node, len(removed) // 3)
+                self._announce_removed(removed)
+
+    def _announce_removed(self, flat: list[str]) -> None:
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for i in range(0, len(flat), 3):
+            grouped.setdefault((flat[i], flat[i + 1]), []).append(flat[i + 2])
+        for (app_id, channel), users in grouped.items():
+            if self._node is not None:
+                self._node.on_members_changed(app_id, channel, {}, users)
+
+    def _announce_added(self, flat: list[str]) -> None:
+        grouped: dict[tuple[str, str], dict[str, Any]] = {}
+        for i in range(0, len(flat), 4):
+            grouped.setdefault((flat[i], flat[i + 1]), {})[flat[i + 2]] = frames.loads(flat[i + 3])
+        for (app_id, channel), users in grouped.items():
+            if self._node is not None:
+                self._node.on_members_changed(app_id, channel, users, [])
+
+    # State
+
+    async def _state(self, call: Callable[[], Awaitable[Any]], fallback: int) -> int:
+        """Apply a state change in Redis; while Redis is unreachable, answer from the mirror."""
+        if not self._healthy:
+            return fallback
+        try:
+            return int(await call())
+        except _FAULTS as error:
+            self._failed("state", error)
+            return fallback
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    async def _read(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a read; None when Redis is unreachable (the caller answers from the mirror)."""
+        if not self._healthy:
+            return None
+        try:
+            return await call()
+        except _FAULTS as error:
+            self._failed("read", error)
+            return None
+
+    async def add_connection(self, app_id: str) -> int:
+        return await self._count_connection(app_id, 1)
+
+    async def remove_connection(self, app_id: str) -> None:
+        await self._count_connection(app_id, -1)
+
+    async def _count_connection(self, app_id: str, delta: int) -> int:
+        async with self._state_lock:
+            local = self._mirror.add_connection(app_id, delta)
+            keys = [self._key("conn", app_id), self._index]
+            entry = frames.dumps(["c", app_id])
+            return await self._state(
+                lambda: self._connection(keys=keys, args=[self.node_id, entry, delta]), local
+            )
+
+    async def connection_count(self, app_id: str) -> int:
+        counts = await self._read(lambda: self._cmd.hvals(self._key("conn", app_id)))
+        if counts is None:
+            return self._mirror.connections.get(app_id, 0)
+        return sum(int(count) for count in counts)
+
+    async def add_subscriber(self, app_id: str, channel: str) -> int:
+        return await self._count_subscriber(app_id, channel, 1)
+
+    async def remove_subscriber(self, app_id: str, channel: str) -> int:
+        return await self._count_subscriber(app_id, channel, -1)
+
+    async def _count_subscriber(self, app_id: str, channel: str, delta: int) -> int:
+        async with self._state_lock:
+            local = self._mirror.add_subscriber(app_id, channel, delta)
+            keys = [self._key("subs", app_id, channel), self._key("channels", app_id), self._index]
+            args: list[str | int] = [self.node_id, frames.dumps(["s", app_id, channel]), delta, channel]
+            return await self._state(lambda: self._subscription(keys=keys, args=args), local)
+
+    async def subscription_count(self, app_id: str, channel: str) -> int:
+        counts = await self._read(lambda: self._cmd.hvals(self._key("subs", app_id, channel)))
+        if counts is None:
+            return self._mirror.subscriptions.get(app_id, {}).get(channel, 0)
+        return sum(int(count) for count in counts)
+
+    async def occupied_channels(self, app_id: str) -> dict[str, int]:
+        names = await self._read(lambda: self._cmd.smembers(self._key("channels", app_id)))
+        if names is None:
+            return dict(self._mirror.subscriptions.get(app_id, {}))
+        names = sorted(names)
+        try:
+            async with self._cmd.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.hvals(self._key("subs", app_id, name))
+                counts = await pipe.execute()
+        except _FAULTS as error:
+            self._failed("read", error)
+            return dict(self._mirror.subscriptions.get(app_id, {}))
+        totals = {name: sum(int(c) for c in values) for name, values in zip(names, counts, strict=True)}
+        return {name: total for name, total in totals.items() if total > 0}
+
+    def _presence_keys(self, app_id: str, channel: str) -> list[str]:
+        base = self._key("presence", app_id, channel)
+        return [f"{base}:users", f"{base}:totals", f"{base}:node:{self.node_id}", self._index]
+
+    async def add_member(self, app_id: str, channel: str, user_id: str, user_info: Any) -> bool:
+        info = frames.dumps(user_info)
+        async with self._state_lock:
+            local = self._mirror.add_member(app_id, channel, user_id, info)
+            args = [frames.dumps(["p", app_id, channel]), user_id, info]
+            keys = self._presence_keys(app_id, channel)
+            return bool(await self._state(lambda: self._member_add(keys=keys, args=args), int(local)))
+
+    async def remove_member(self, app_id: str, channel: str, user_id: str) -> bool:
+        async with self._state_lock:
+            local = self._mirror.remove_member(app_id, channel, user_id)
+            args = [frames.dumps(["p", app_id, channel]), user_id]
+            keys = self._presence_keys(app_id, channel)
+            return bool(await self._state(lambda: self._member_remove(keys=keys, args=args), int(local)))
+
+    async def members(self, app_id: str, channel: str) -> dict[str, Any]:
+        roster = await self._read(lambda: self._cmd.hgetall(self._key("presence", app_id, channel, "users")))
+        if roster is None:
+            return self._mirror.roster(app_id, channel)
+        return {user_id: frames.loads(info) for user_id, info in roster.items()}
+
+    async def cache_put(self, app_id: str, channel: str, frame: str) -> None:
+        ttl_ms = CACHE_TTL_SECONDS * 1000
+        self._mirror.put_cache(app_id, channel, frame, ttl_ms)
+        await self._read(lambda: self._cmd.set(self._key("cache", app_id, channel), frame, px=ttl_ms))
+
+    async def cache_get(self, app_id: str, channel: str) -> CachedEvent | None:
+        key = self._key("cache", app_id, channel)
+        found: tuple[str, int] | None = None
+        if self._healthy:
+            try:
+                async with self._cmd.pipeline(transaction=False) as pipe:
+                    pipe.get(key)
+                    pipe.pttl(key)
+                    frame, ttl_ms = await pipe.execute()
+                found = (frame, int(ttl_ms)) if frame is not None else None
+            except _FAULTS as error:
+                self._failed("read", error)
+                found = self._mirror.get_cache(app_id, channel)
+        else:
+            found = self._mirror.get_cache(app_id, channel)
+        if found is None:
+            return None
+        return {"frame": found[0], "ttl": max(0, found[1] // 1000)}
+
+
+def _client(options: RedisOptions, socket_timeout: float | None, name: str) -> Redis:
+    common: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": socket_timeout,
+        # Our own loops reconnect with backoff; redis-py's retries would only hide a fault.
+        "retry": Retry(NoBackoff(), 0),
+        "client_name": name,
+    }
+    if options.url:
+        return Redis.from_url(options.url, **common)
+    return Redis(
+        host=options.host,
+        port=options.port,
+        username=options.username,
+        password=options.password,
+        db=options.db,
+        **common,
+    )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

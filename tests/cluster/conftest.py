@@ -1,0 +1,48 @@
+"""Cluster fixtures: several real `revurb start` nodes sharing one real redis-server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import pytest
+
+from tests.support.pusher_socket import PusherSocket
+from tests.support.servers import RedisServer, RunningServer
+
+#: Short heartbeats so liveness tests finish quickly; a dead node is swept within two of them.
+HEARTBEAT = 1.0
+StartCluster = Callable[..., list[RunningServer]]
+
+
+@pytest.fixture
+def cluster(start_server: Callable[..., RunningServer], redis_server: RedisServer) -> StartCluster:
+    """Start `nodes` servers with scaling on, sharing a Redis key prefix no other test uses."""
+
+    def start(nodes: int = 3, env: Mapping[str, str] | None = None) -> list[RunningServer]:
+        shared = {
+            "REVERB_SCALING_ENABLED": "true",
+            "REDIS_URL": redis_server.url,
+            "REVERB_SCALING_CHANNEL": f"revurb-test-{uuid.uuid4().hex[:8]}",
+            "REVERB_SCALING_HEARTBEAT_INTERVAL": str(HEARTBEAT),
+            **(env or {}),
+        }
+        return [start_server(env=shared) for _ in range(nodes)]
+
+    return start
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Callable[..., Any]]:
+    """Open raw Pusher sockets to a given node; all are closed after the test."""
+    sockets: list[PusherSocket] = []
+
+    async def open_socket(node: RunningServer, **kwargs: Any) -> PusherSocket:
+        socket = await PusherSocket.connect(node.ws_url(), node.key, node.secret, **kwargs)
+        sockets.append(socket)
+        return socket
+
+    yield open_socket
+    for socket in sockets:
+        await socket.close()
