@@ -71,7 +71,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await backend.start(registry.on_bus_message)
+        await backend.start(registry)
         sweeper = asyncio.create_task(_sweep_forever(registry, await _sweep_interval(settings, provider)))
         restart = RestartWatch(settings)
         await restart.start()
