@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from revurb.channels.names import ChannelKind
 from revurb.protocol.connection import Connection
 
@@ -19,10 +21,19 @@ class Channel:
         self.members: dict[str, str] = {}
 
     def send(self, frame: str, except_socket_id: str | None = None) -> int:
-        """Write one encoded frame to every local subscriber but one; returns how many got it."""
+        """Write one encoded frame to every local subscriber but one; returns how many got it.
+
+        The frame is prepared (for the fast path: framed as WebSocket bytes) once per connection
+        class, so each subscriber costs a lookup and a write.
+        """
         sent = 0
+        prepared_for: type[Connection] | None = None
+        prepared: Any = None
         for socket_id, connection in self.subscribers.items():
             if socket_id != except_socket_id:
-                connection.send(frame)
+                cls = type(connection)
+                if cls is not prepared_for:
+                    prepared_for, prepared = cls, cls.prepare(frame)
+                connection.send_prepared(prepared)
                 sent += 1
         return sent

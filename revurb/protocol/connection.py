@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from revurb.apps import App
@@ -47,6 +47,15 @@ class Connection(ABC):
     @abstractmethod
     def send(self, frame: str) -> None:
         """Queue one text frame; never blocks. Implementations bound what they buffer."""
+
+    @staticmethod
+    def prepare(frame: str) -> Any:
+        """Turn a frame into what `send_prepared` writes; done once per broadcast, not per socket."""
+        return frame
+
+    def send_prepared(self, prepared: Any) -> None:
+        """Send what `prepare` made of a frame (by default the frame itself)."""
+        self.send(prepared)
 
     @abstractmethod
     def close(self, code: int, reason: str = "") -> None:

@@ -12,7 +12,8 @@ from revurb.protocol import codes, frames
 from revurb.protocol.codes import CLOSE_MESSAGE_TOO_BIG, ErrorCode
 from revurb.protocol.errors import PusherError
 from revurb.protocol.server import PusherServer
-from revurb.server.connection import ASGIConnection
+from revurb.server.connection import ASGIConnection, FastConnection
+from revurb.server.protocol import FASTPATH
 from revurb.server.types import Receive, Scope, Send
 
 logger = logging.getLogger("revurb.server")
@@ -64,7 +65,9 @@ class PusherEndpoint:
             await send({"type": "websocket.send", "text": frames.error(failure.code, failure.message)})
             await send({"type": "websocket.close", "code": failure.code, "reason": failure.message})
             return
-        connection = ASGIConnection(app, send, self.settings.max_pending_output, debug=self.settings.debug)
+        connection = self._connection(scope, app, send)
+        # Nothing reads the request headers again; an idle socket should not keep them.
+        scope["headers"] = ()
         if not await self.server.open(connection):
             await connection.flush()
             return
@@ -72,6 +75,16 @@ class PusherEndpoint:
             await self._receive_loop(connection, receive)
         finally:
             await self.server.close(connection)
+
+    def _connection(self, scope: Scope, app: App, send: Send) -> ASGIConnection | FastConnection:
+        settings = self.settings
+        protocol = scope.get("extensions", {}).get(FASTPATH)
+        if protocol is None or settings.debug:  # --debug logs each frame, so it takes the ASGI path
+            return ASGIConnection(app, send, settings.max_pending_output, debug=settings.debug)
+        connection = FastConnection(app, protocol, settings.max_pending_output)
+        shutting_down = PusherError(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN, True)
+        protocol.on_shutdown = lambda: self.server.fail(connection, shutting_down)
+        return connection
 
     def _admission_error(self, scope: Scope, app: App | None) -> PusherError | None:
         if app is None:
@@ -85,7 +98,7 @@ class PusherEndpoint:
             return PusherError(ErrorCode.UNAUTHORIZED, codes.ORIGIN_NOT_ALLOWED, True)
         return protocol_error(scope.get("query_string", b""))
 
-    async def _receive_loop(self, connection: ASGIConnection, receive: Receive) -> None:
+    async def _receive_loop(self, connection: ASGIConnection | FastConnection, receive: Receive) -> None:
         limit = connection.app.max_message_size
         debug = self.settings.debug
         while True:
