@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pusher
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from tests.support.api_client import Params, assert_nothing_delivered, call, error_of, pusher_query
 from tests.support.pusher_socket import PusherSocket
@@ -389,3 +393,73 @@ async def test_queries_refused(target: Target) -> None:
     for path, params, message in cases:
         response = await call(server, "GET", path, params=params)
         refused(response, 400, message)
+
+
+# The signature property, through the live server (the unit test runs many more examples)
+
+LIVE_CORRUPTIONS = (
+    "none",
+    "fresh_shift",
+    "wrong_secret",
+    "wrong_key",
+    "stale",
+    "future",
+    "tampered_body",
+    "tampered_param",
+    "signed_other_path",
+    "dropped_param",
+    "added_param",
+)
+_query_keys = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8).filter(
+    lambda k: k not in ("info",) and not k.startswith(("auth", "body", "filter"))
+)
+_query_values = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x2FF), max_size=12)
+
+
+@st.composite
+def live_requests(draw: st.DrawFn) -> tuple[str, str, bytes, Params, str]:
+    """A request signed by the test's own signer, then maybe corrupted; returns it with the corruption."""
+    method = draw(st.sampled_from(["GET", "POST"]))
+    path = "/apps/1001/channels" if method == "GET" else "/apps/1001/events"
+    event = {"name": "property", "channel": f"nobody-{draw(st.integers(0, 10**6))}", "data": draw(st.text())}
+    body = json.dumps(event).encode() if method == "POST" else b""
+    extra = draw(st.dictionaries(_query_keys, _query_values, max_size=3))
+    corruption = draw(st.sampled_from(LIVE_CORRUPTIONS))
+    now = int(time.time())
+    timestamp = {
+        "fresh_shift": now + draw(st.integers(-500, 500)),
+        "stale": now - draw(st.integers(700, 10**8)),
+        "future": now + draw(st.integers(700, 10**8)),
+    }.get(corruption, now)
+    key = "someone-else" if corruption == "wrong_key" else "app-key"
+    secret = draw(st.text(min_size=1, max_size=12)) if corruption == "wrong_secret" else "app-secret"
+    assume(secret != "app-secret" or corruption != "wrong_secret")
+    signed_path = path + "/x" if corruption == "signed_other_path" else path
+    query = pusher_query(method, signed_path, body, extra, key, secret, timestamp)
+    if corruption == "tampered_body":
+        body = body + b" " if body else b"{}"
+    elif corruption == "tampered_param":
+        name = draw(st.sampled_from(sorted(set(query) - {"auth_signature"})))
+        query[name] += draw(st.sampled_from(["0", "a", "-"]))
+    elif corruption == "dropped_param":
+        del query[draw(st.sampled_from(sorted(query)))]
+    elif corruption == "added_param":
+        query[draw(_query_keys.filter(lambda k: k not in query))] = draw(_query_values)
+    return method, path, body, query, corruption
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=live_requests())
+def test_live_server_accepts_exactly_the_correctly_signed_fresh_requests(
+    server: RunningServer, case: tuple[str, str, bytes, Params, str]
+) -> None:
+    method, path, body, query, corruption = case
+    url = f"{server.http_url}{path}?" + "&".join(
+        f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query.items()
+    )
+    response = httpx.request(method, url, content=body, timeout=5)
+    if corruption in ("none", "fresh_shift"):
+        assert response.status_code == 200, response.text
+    else:
+        assert error_of(response)[0] == 401, (corruption, response.text)
+        assert set(response.json()) == {"error"}
