@@ -93,7 +93,10 @@ def create_provider(spec: str | None, apps: Iterable[App], settings: object) -> 
         return target
     if not callable(target):
         raise TypeError(f"{spec} is neither an AppProvider nor a class or function that makes one")
-    takes_settings = bool(inspect.signature(target).parameters)
+    try:
+        takes_settings = bool(inspect.signature(target).parameters)
+    except (TypeError, ValueError):  # builtins may have no signature: pass the settings
+        takes_settings = True
     provider = target(settings) if takes_settings else target()
     if not isinstance(provider, AppProvider):
         raise TypeError(f"{spec} made {provider!r}, which lacks all / find_by_id / find_by_key")

@@ -61,9 +61,14 @@ class Reader:
             if path in self.asked or any(path[: len(known)] == known for known in IGNORED):
                 continue
             parent = path[:-1]
+            label = self.layer.labels.get(path, dotted(path))
+            if any(known[: len(path)] == path for known in self.asked):
+                raise ConfigError(f"{label} must be a table of options, got {self.layer.values[path]!r}")
+            for end in range(len(path) - 1, 0, -1):
+                if path[:end] in self.asked:
+                    raise ConfigError(f"{dotted(path[:end])} must be a single value, not a table ({label})")
             siblings = sorted({str(p[len(parent)]) for p in self.asked if p[: len(parent)] == parent})
-            source = self.layer.labels.get(path, dotted(path))
-            raise ConfigError(f"unknown key {source}; the keys accepted here are {', '.join(siblings)}")
+            raise ConfigError(f"unknown key {label}; the keys accepted here are {', '.join(siblings)}")
 
 
 def build_settings(layer: Layer) -> Settings:
@@ -259,7 +264,7 @@ def _origins(label: str, raw: object) -> tuple[str, ...]:
 def _webhooks(label: str, raw: object) -> tuple[Webhook, ...]:
     """A list of URLs (or a comma-separated string), or of `{url, event_types}` tables."""
     if isinstance(raw, str):
-        return tuple(Webhook(url=url) for url in v.as_str_list(label, raw))
+        return tuple(Webhook(url=_url(label, url)) for url in v.as_str_list(label, raw))
     if not isinstance(raw, list | tuple):
         raise ConfigError(f"{label} must be a list of URLs or of {{url, event_types}} tables, got {raw!r}")
     hooks: list[Webhook] = []

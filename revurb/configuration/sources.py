@@ -122,15 +122,15 @@ def _flatten(node: Mapping[str, object], prefix: ConfigPath, layer: Layer, sourc
         path = (*prefix, key)
         if value is None:
             continue  # unset, as `env('X')` without a default: the layers below decide
-        if isinstance(value, Mapping):
-            _flatten(value, path, layer, source)
-        elif path == ("apps", "apps"):
+        if path == ("apps", "apps"):
             if not isinstance(value, list | tuple):
                 raise ConfigError(f"apps.apps in {source} must be a list of apps, got {value!r}")
             for index, app in enumerate(value):
                 if not isinstance(app, Mapping):
                     raise ConfigError(f"apps.apps[{index}] in {source} must be a table of options")
                 _flatten(app, (*path, index), layer, source)
+        elif isinstance(value, Mapping):
+            _flatten(value, path, layer, source)
         else:
             layer.values[path] = value
             layer.labels[path] = f"{dotted(path)} (in {source})"

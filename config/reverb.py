@@ -1,0 +1,121 @@
+"""Revurb's configuration, documented: every key, the environment variable that sets it, its default.
+
+This is the shape of Laravel Reverb's `config/reverb.php`. Copy it to `./reverb.config.py` (read
+automatically, below the environment) or pass it with `revurb start --config config/reverb.py`.
+`.toml` and `.json` files with the same nesting work too (without `env()`).
+
+Precedence, highest first: command-line flags, `--config FILE`, environment variables (a `.env` in
+the working directory included), `./reverb.config.py`, built-in defaults. Layers merge key by key;
+the entries of `apps.apps` merge by position, and the `REVERB_APP_*` variables describe the first.
+A value of `None` (an unset variable) leaves the key to the layers below. An empty variable counts
+as unset.
+"""
+
+from revurb.config import env
+
+config = {
+    "servers": {
+        "reverb": {
+            # Interface to listen on. --host
+            "host": env("REVERB_SERVER_HOST", "0.0.0.0"),
+            # Port to listen on. --port
+            "port": env("REVERB_SERVER_PORT", 8080),
+            # Prefix for every route: `/ws` serves `/ws/app/{key}` and `/ws/apps/{id}/...`. --path
+            "path": env("REVERB_SERVER_PATH", ""),
+            # Host name clients use (banner, snippets); defaults to the interface, or localhost. --hostname
+            "hostname": env("REVERB_HOST"),
+            # Largest HTTP API request body, in bytes (413 above it).
+            "max_request_size": env("REVERB_MAX_REQUEST_SIZE", 10_000),
+            "options": {
+                # Serve wss:// and https:// (uvicorn's ssl_certfile / ssl_keyfile / ssl_keyfile_password).
+                # `cert` and `key` are accepted as aliases of `local_cert` and `local_pk`.
+                "tls": {
+                    "local_cert": env("REVERB_TLS_CERT"),  # --tls-cert
+                    "local_pk": env("REVERB_TLS_KEY"),  # --tls-key; omit if the key is in local_cert
+                    "passphrase": env("REVERB_TLS_PASSPHRASE"),  # --tls-passphrase
+                },
+            },
+            "scaling": {
+                # Share channels, presence and counts between processes through Redis.
+                "enabled": env("REVERB_SCALING_ENABLED", False),
+                # Pub/sub channel and key prefix; clusters sharing one Redis use different ones.
+                "channel": env("REVERB_SCALING_CHANNEL", "reverb"),
+                # Seconds between node heartbeats; a dead node is swept within two of them.
+                "heartbeat_interval": env("REVERB_SCALING_HEARTBEAT_INTERVAL", 10.0),
+                # Publishes kept while Redis is unreachable; the oldest are dropped beyond this.
+                "queue_size": env("REVERB_SCALING_QUEUE_SIZE", 10_000),
+                "server": {
+                    # `redis://` or `rediss://` URL; when set, it wins over host, port and database.
+                    "url": env("REDIS_URL"),
+                    "host": env("REDIS_HOST", "127.0.0.1"),
+                    "port": env("REDIS_PORT", 6379),
+                    "username": env("REDIS_USERNAME"),
+                    "password": env("REDIS_PASSWORD"),
+                    "database": env("REDIS_DB", 0),
+                },
+            },
+            # Log every frame in and out, with socket ids, on the `revurb.frames` logger. --debug
+            "debug": env("REVERB_DEBUG", False),
+            # Worker processes for `revurb start` on one port; more than one needs scaling. --workers
+            "workers": env("REVERB_WORKERS", 1),
+            # The pid file `revurb restart` signals (without scaling); default: <tmp>/revurb-<port>.pid.
+            "pid_file": env("REVERB_PID_FILE"),
+            # Seconds between a server's checks of Redis for `revurb restart` (with scaling).
+            "restart_check_interval": env("REVERB_RESTART_CHECK_INTERVAL", 5.0),
+            # Unsent bytes one socket may hold before it is closed as a slow consumer (code 4100).
+            "max_pending_output": env("REVERB_MAX_PENDING_OUTPUT", 1_048_576),
+            # Seconds between ping / prune sweeps; unset derives it from the apps' ping_interval.
+            "sweep_interval": env("REVERB_SWEEP_INTERVAL"),
+        },
+    },
+    "apps": {
+        # `config` serves the apps below. Any other value is an import path (`package.module:Name`)
+        # of an AppProvider (async all / find_by_id / find_by_key): an instance, or a class or
+        # function called with the Settings (or with nothing) that returns one.
+        "provider": env("REVERB_APPS_PROVIDER", "config"),
+        "apps": [
+            {
+                # Credentials; an app needs a key and a secret. The id defaults to the key here.
+                # The Python `pusher` SDK only accepts numeric ids.
+                "app_id": env("REVERB_APP_ID"),
+                "key": env("REVERB_APP_KEY"),
+                "secret": env("REVERB_APP_SECRET"),
+                # Where clients reach the server when it differs (a proxy): banner and snippets only.
+                # Reverb's `host` and `useTLS` are accepted too.
+                "options": {
+                    "port": env("REVERB_PORT"),
+                    "scheme": env("REVERB_SCHEME"),  # http or https
+                },
+                # Origin host patterns allowed to connect (`*`, `example.com`, `*.example.com`);
+                # in the environment, comma-separated.
+                "allowed_origins": env("REVERB_ALLOWED_ORIGINS", ["*"]),
+                # Seconds of client silence before the server pings (then prunes) a socket.
+                "ping_interval": env("REVERB_APP_PING_INTERVAL", 60),
+                # Seconds a client waits before pinging; sent in pusher:connection_established.
+                "activity_timeout": env("REVERB_APP_ACTIVITY_TIMEOUT", 30),
+                # Sockets allowed for the app (cluster-wide with scaling); None for no limit.
+                "max_connections": env("REVERB_APP_MAX_CONNECTIONS"),
+                # Largest frame a client may send, in bytes.
+                "max_message_size": env("REVERB_APP_MAX_MESSAGE_SIZE", 10_000),
+                # Who may send client-* events: members (subscribed sockets), all, or none.
+                "accept_client_events_from": env("REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM", "members"),
+                # Client events per socket: at most max_attempts per decay_seconds, else error 4301.
+                "rate_limiting": {
+                    "enabled": env("REVERB_APP_RATE_LIMITING_ENABLED", True),
+                    "max_attempts": env("REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS", 10),
+                    "decay_seconds": env("REVERB_APP_RATE_LIMIT_DECAY_SECONDS", 1.0),
+                },
+                # Send pusher_internal:subscription_count, at most once per interval per channel.
+                "subscription_count": env("REVERB_APP_SUBSCRIPTION_COUNT", False),
+                "subscription_count_interval": env("REVERB_APP_SUBSCRIPTION_COUNT_INTERVAL", 1.0),
+                # Presence limits: members per channel, and bytes of one member's channel_data.
+                "max_presence_members": env("REVERB_APP_MAX_PRESENCE_MEMBERS", 100),
+                "max_presence_member_size": env("REVERB_APP_MAX_PRESENCE_MEMBER_SIZE", 2_048),
+                # Largest `data` of an event sent through the HTTP API, in bytes (413 above it).
+                "max_event_data_size": env("REVERB_APP_MAX_EVENT_DATA_SIZE", 10_240),
+                # Webhook URLs (comma-separated in the environment), or {"url": ..., "event_types": [...]}.
+                "webhooks": env("REVERB_APP_WEBHOOKS", []),
+            },
+        ],
+    },
+}
