@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.pusher_socket import PusherSocket
@@ -46,3 +48,17 @@ async def client() -> AsyncIterator[Callable[..., Any]]:
     yield open_socket
     for socket in sockets:
         await socket.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, every: float = 0.1) -> None:
+    """Poll an async condition until it holds; fail with a timeout otherwise."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(every)
+
+
+async def up(node: RunningServer) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=5) as http:
+        response = await http.get(f"{node.http_url}/up")
+    body: dict[str, Any] = response.json()
+    return body
