@@ -15,7 +15,7 @@ from revurb.protocol import frames
 MAX_CHANNELS_PER_EVENT = 100
 MAX_BATCH_SIZE = 10
 MAX_EVENT_NAME_LENGTH = 200
-_SOCKET_ID = re.compile(r"\d+\.\d+")
+_SOCKET_ID = re.compile(r"[0-9]+\.[0-9]+")
 _INFO_ATTRIBUTES = frozenset({"user_count", "subscription_count"})
 
 

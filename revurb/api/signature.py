@@ -41,10 +41,11 @@ def verify(
         raise ApiError(401, "Unsupported auth_version: only 1.0 is supported")
     if not hmac.compare_digest(params["auth_key"].encode(), app.key.encode()):
         raise ApiError(401, "Invalid auth_key")
-    try:
-        timestamp = int(params["auth_timestamp"])
-    except ValueError:
-        raise ApiError(401, "Invalid auth_timestamp") from None
+    raw_timestamp = params["auth_timestamp"]
+    # ASCII digits only: int() would also take signs, spaces, underscores and other scripts' digits.
+    if not (raw_timestamp.isascii() and raw_timestamp.isdigit()):
+        raise ApiError(401, "Invalid auth_timestamp: expected whole seconds since the epoch")
+    timestamp = int(raw_timestamp)
     now = time.time() if now is None else now
     if abs(now - timestamp) > TIMESTAMP_WINDOW:
         raise ApiError(

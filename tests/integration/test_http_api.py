@@ -11,7 +11,7 @@ from typing import Any
 
 import pusher
 import pytest
-from pusher.http import GET, Request
+from pusher.http import GET, POST, Request
 
 from tests.support.api_client import assert_nothing_delivered, call
 from tests.support.pusher_socket import PusherSocket
@@ -97,28 +97,26 @@ async def test_trigger_to_several_channels_excludes_the_socket_id(
     await assert_nothing_delivered(server, left, author)
 
 
-async def test_trigger_with_info_reports_counts_per_channel(connect: Connect, server: RunningServer) -> None:
-    """The Python SDK cannot ask for `info`; the raw request is what the Node and PHP SDKs send."""
+async def test_trigger_with_info_reports_counts_per_channel(connect: Connect, sdk: pusher.Pusher) -> None:
+    """`Pusher.trigger` has no `info` argument; the SDK's own request signer sends what Node and PHP send."""
     room, lobby = unique("presence-room-"), unique("lobby-")
     ann_1, ann_2, bob = await connect(), await connect(), await connect()
     ann = compact({"user_id": "ann"})
     await ann_1.join(room, ann)
     await ann_2.join(room, ann)
     await bob.join(lobby)
+    client = sdk._pusher_client
+    event = {"name": "tick", "channels": [room, lobby], "data": "1", "info": "user_count,subscription_count"}
 
-    response = await call(
-        server,
-        "POST",
-        "/events",
-        {"name": "tick", "channels": [room, lobby], "data": "1", "info": "user_count,subscription_count"},
-    )
+    def trigger_with_info() -> Any:
+        return client.http.send_request(Request(client, POST, f"/apps/{client.app_id}/events", event))
 
-    assert (response.status_code, response.json()) == (
-        200,
-        {"channels": {room: {"user_count": 1, "subscription_count": 2}, lobby: {"subscription_count": 1}}},
-    )
+    assert await run(trigger_with_info) == {
+        "channels": {room: {"user_count": 1, "subscription_count": 2}, lobby: {"subscription_count": 1}}
+    }
     assert await bob.recv() == {"event": "tick", "channel": lobby, "data": "1"}
-    assert await ann_2.recv() == {"event": "tick", "channel": room, "data": "1"}
+    for socket in (ann_1, ann_2):
+        assert await socket.recv() == {"event": "tick", "channel": room, "data": "1"}
 
 
 async def test_trigger_to_channels_without_subscribers_is_accepted(sdk: pusher.Pusher) -> None:

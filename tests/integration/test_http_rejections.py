@@ -143,6 +143,34 @@ async def test_the_python_sdk_sees_a_bad_auth(target: Target) -> None:
     assert str(failure.value).startswith('{"error":"Invalid signature: expected the HMAC-SHA256 of ')
 
 
+async def test_the_python_sdk_sees_each_error_status(target: Target) -> None:
+    sdk = pusher.Pusher(
+        app_id="1001",
+        key="app-key",
+        secret="app-secret",
+        host="127.0.0.1",
+        port=target.server.port,
+        ssl=False,
+    )
+    with pytest.raises(pusher.errors.PusherBadRequest) as bad_request:
+        await asyncio.to_thread(sdk.users_info, target.channel)
+    assert str(bad_request.value) == '{"error":"Users can only be retrieved for presence channels"}'
+    with pytest.raises(pusher.errors.PusherBadStatus) as too_large:
+        await asyncio.to_thread(sdk.trigger, target.channel, "must-not-arrive", "x" * 10_000)
+    assert str(too_large.value) == '413: {"error":"The request body is larger than 10000 bytes"}'
+    unknown = pusher.Pusher(
+        app_id="9999",
+        key="app-key",
+        secret="app-secret",
+        host="127.0.0.1",
+        port=target.server.port,
+        ssl=False,
+    )
+    with pytest.raises(pusher.errors.PusherBadStatus) as not_found:
+        await asyncio.to_thread(unknown.trigger, target.channel, "must-not-arrive", "{}")
+    assert str(not_found.value) == '404: {"error":"Application does not exist"}'
+
+
 # Malformed bodies and fields (400)
 
 
@@ -219,7 +247,7 @@ async def test_invalid_channel_names(target: Target, bad: Any, shown: str) -> No
 
 
 async def test_invalid_socket_id(target: Target) -> None:
-    for socket_id in ("abc", "1.2.3", "12", 12.5):
+    for socket_id in ("abc", "1.2.3", "12", 12.5, "\u0661.\u0662", " 1.2"):
         response = await call(target.server, "POST", "/events", target.event(socket_id=socket_id))
         refused(response, 400, "The field socket_id is not a valid socket id")
 

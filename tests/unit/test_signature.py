@@ -119,10 +119,16 @@ def test_timestamp_window_edges() -> None:
         )
 
 
-def test_non_numeric_timestamp_and_other_auth_version_are_refused() -> None:
+@pytest.mark.parametrize("timestamp", ["yesterday", " 1800000000", "+1800000000", "1_800_000_000", "\u0661"])
+def test_timestamp_that_is_not_plain_digits_is_refused(timestamp: str) -> None:
     request = signed("GET", "/apps/1001/connections", b"", {})
-    request.params["auth_timestamp"] = "yesterday"
-    assert (check(request) or ApiError(0, "")).message == "Invalid auth_timestamp"
+    request.params["auth_timestamp"] = timestamp
+    assert (check(request) or ApiError(0, "")).message == (
+        "Invalid auth_timestamp: expected whole seconds since the epoch"
+    )
+
+
+def test_other_auth_version_is_refused() -> None:
     request = signed("GET", "/apps/1001/connections", b"", {})
     request.params["auth_version"] = "2.0"
     assert (check(request) or ApiError(0, "")).message == "Unsupported auth_version: only 1.0 is supported"
