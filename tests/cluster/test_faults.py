@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
 from typing import Any
@@ -68,7 +69,7 @@ async def test_redis_outage_delays_but_never_loses_events(
     redis_server.stop()
     try:
         for node in nodes:
-            await eventually(lambda node=node: _degraded(node), timeout=5)
+            await eventually(functools.partial(_degraded, node), timeout=5)
         sent = [f'{{"n":{i}}}' for i in range(20)]
         for data in sent:
             await trigger(a, news, "tick", data)
@@ -87,7 +88,7 @@ async def test_redis_outage_delays_but_never_loses_events(
         await socket.assert_silent(0.3)
     assert all(node.alive() for node in nodes)
     for node in nodes:
-        await eventually(lambda node=node: _healthy(node), timeout=5)
+        await eventually(functools.partial(_healthy, node), timeout=5)
         assert await _user_ids(node, room) == ["u1", "u2"]
         assert (await api(node, "GET", "/connections")).json() == {"connections": 5}
         info = (await api(node, "GET", f"/channels/{news}", params={"info": "subscription_count"})).json()

@@ -121,7 +121,7 @@ async def test_http_queries_are_identical_and_exact_from_every_node(
         await socket.close()
 
     async def closed() -> bool:
-        return (await api(nodes[0], "GET", "/connections")).json() == {"connections": 2}
+        return bool((await api(nodes[0], "GET", "/connections")).json() == {"connections": 2})
 
     await eventually(closed, timeout=5)
     for node in nodes:
