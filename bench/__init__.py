@@ -1,0 +1,1 @@
+"""Benchmarks for Revurb (and Soketi beside it): `bench/run SCENARIO`, see docs/benchmarks.md."""

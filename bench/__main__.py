@@ -1,0 +1,153 @@
+"""`bench/run SCENARIO [options]`: start the server(s), drive them, print a table and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import driver, report, scenarios, system
+from bench.servers import Launcher, RevurbLauncher, SoketiLauncher
+
+RESULTS = system.ROOT / "bench" / "results"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run", description="Benchmarks for Revurb; see docs/benchmarks.md."
+    )
+    parser.add_argument("scenario", choices=[*scenarios.SCENARIOS, "cluster"])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported")
+    parser.add_argument("--vs", action="store_true", help="also run Soketi, interleaved, and print ratios")
+    parser.add_argument("--seconds", type=float, help="measured time (fanout 10, soak 60, http 5)")
+    parser.add_argument("--subscribers", help="comma list (fanout: 1000,5000; http: 0,100)")
+    parser.add_argument("--publishers", type=int, default=2, help="fanout: concurrent trigger requests")
+    parser.add_argument(
+        "--max-lag",
+        type=int,
+        default=10,
+        help="fanout: publishers pause while more than this many events are undelivered (0: never)",
+    )
+    parser.add_argument("--sockets", type=int, default=10_000, help="memory: sockets to open")
+    parser.add_argument("--deflate", help="memory: client offers permessage-deflate: off,on")
+    parser.add_argument(
+        "--connections", type=int, default=64, help="http: concurrent requests; connect: handshakes in flight"
+    )
+    parser.add_argument("--sockets-to-open", type=int, default=2000, help="connect: sockets to open")
+    parser.add_argument("--commit", help="serve revurb/ as of this git ref (git archive) instead of the tree")
+    parser.add_argument(
+        "--server-env", action="append", default=[], metavar="KEY=VALUE", help="extra env for revurb"
+    )
+    parser.add_argument("--soketi-dir", type=Path, help="an installed copy of the Soketi peer")
+    parser.add_argument("--only-soketi", action="store_true", help="run Soketi alone")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON result is written")
+    parser.add_argument("--note", default="", help="free text stored with the result")
+    return parser.parse_args(argv)
+
+
+def _launchers(args: argparse.Namespace) -> list[Launcher]:
+    launchers: list[Launcher] = []
+    if not args.only_soketi:
+        env = dict(item.split("=", 1) for item in args.server_env)
+        launchers.append(RevurbLauncher(args.commit, env))
+    if args.vs or args.only_soketi:
+        launchers.append(SoketiLauncher(args.soketi_dir))
+    return launchers
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    build, columns = scenarios.SCENARIOS[args.scenario]
+    launchers = _launchers(args)
+    result: dict[str, Any] = {
+        "scenario": args.scenario,
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": system.machine(driver.find_node()),
+        "servers": {launcher.name: launcher.details for launcher in launchers},
+        "cases": [],
+    }
+    try:
+        for case in build(args):
+            runs: dict[str, list[dict[str, Any]]] = {launcher.name: [] for launcher in launchers}
+            failures: list[str] = []
+            for attempt in range(args.repeat):
+                for launcher in launchers:  # interleaved: revurb, soketi, revurb, soketi, ...
+                    print(f"{case.label}: {launcher.name} run {attempt + 1}/{args.repeat}", file=sys.stderr)
+                    server = launcher.start()
+                    try:
+                        runs[launcher.name].append(scenarios.run_once(server, case))
+                    except (RuntimeError, OSError) as error:
+                        failures.append(f"{launcher.name} run {attempt + 1}: {error}")
+                        print(f"  failed: {error}", file=sys.stderr)
+                    finally:
+                        server.stop()
+            medians = {name: report.median(done) for name, done in runs.items() if done}
+            result["cases"].append(
+                {
+                    "case": case.label,
+                    "config": case.config,
+                    "servers": {
+                        name: {"median": medians.get(name, {}), "runs": done} for name, done in runs.items()
+                    },
+                    "ratios": report.ratios(medians, columns),
+                    "failures": failures,
+                }
+            )
+    finally:
+        for launcher in launchers:
+            launcher.cleanup()
+    return result
+
+
+def summary(result: dict[str, Any], columns: list[report.Column]) -> dict[str, Any]:
+    """The medians of the printed metrics per case and server: the one-line JSON on stdout."""
+    keys = [key for _, key, _ in columns]
+    return {
+        "scenario": result["scenario"],
+        "commit": result["machine"]["git_commit"],
+        "cases": [
+            {
+                "case": case["case"],
+                "servers": {
+                    name: {key: server["median"].get(key) for key in keys}
+                    for name, server in case["servers"].items()
+                },
+                "ratios": case["ratios"],
+                "failures": case["failures"],
+            }
+            for case in result["cases"]
+        ],
+    }
+
+
+def cluster(rest: list[str]) -> int:
+    """`bench/run cluster ...` hands over to bench/cluster.py (the Redis cluster scenario)."""
+    if not (system.ROOT / "bench" / "cluster.py").is_file():
+        print("bench/cluster.py is not there yet", file=sys.stderr)
+        return 2
+    env = {**os.environ, "PYTHONPATH": str(system.ROOT)}
+    return subprocess.run([sys.executable, "-m", "bench.cluster", *rest], env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["cluster"]:
+        return cluster(argv[1:])
+    args = parse(argv)
+    system.raise_fd_limit()
+    driver.ensure_installed()
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = run(args)
+    columns = scenarios.SCENARIOS[args.scenario][1]
+    path = report.write(result, args.out, stamp)
+    print(report.table(result["cases"], columns))
+    print(f"JSON: {path}")
+    print(report.dumps(summary(result, columns)))
+    failed = any(case["failures"] for case in result["cases"])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,585 @@
+// A lean Pusher-protocol load generator: one Node process, driven by bench/ (Python).
+//
+//   node loadgen.mjs '<json config>'
+//
+// It writes JSON lines to stdout: {"type":"ready",...} once the sockets are set up, then waits for a
+// "go" line on stdin (so the harness can sample server CPU and memory at the right moments), then
+// {"type":"result",...}. Anything unexpected is a {"type":"error"} line and a non-zero exit.
+//
+// Hot paths avoid per-message work: a delivery is recognised and timed by scanning the raw frame
+// bytes for the send time the publisher put in `data` ("T:<ms>"), with no string or JSON decoding.
+import { createHash, createHmac } from "node:crypto";
+import net from "node:net";
+import { performance } from "node:perf_hooks";
+import readline from "node:readline";
+import WebSocket from "ws";
+
+const config = JSON.parse(process.argv[2] ?? "{}");
+const HOST = config.host ?? "127.0.0.1";
+const PORT = config.port;
+const APP_ID = String(config.appId);
+const KEY = config.key;
+const SECRET = config.secret;
+const WS_URL = `ws://${HOST}:${PORT}/app/${KEY}?protocol=7&client=js&version=8.4.0&flash=false`;
+const EVENTS_PATH = `/apps/${APP_ID}/events`;
+const STAMP = Buffer.from("T:");
+const PING = Buffer.from("pusher:ping");
+const ERROR = Buffer.from("pusher:error");
+const PONG = '{"event":"pusher:pong","data":{}}';
+
+function emit(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+function fail(message) {
+  emit({ type: "error", message: String(message) });
+  process.exit(1);
+}
+
+process.on("uncaughtException", (error) => fail(error.stack ?? error));
+process.on("unhandledRejection", (error) => fail(error?.stack ?? error));
+
+const stdinLines = readline.createInterface({ input: process.stdin });
+const waiters = [];
+stdinLines.on("line", (line) => {
+  const waiter = waiters.shift();
+  if (waiter) waiter(line.trim());
+});
+stdinLines.on("close", () => process.exit(0));
+const nextCommand = () => new Promise((resolve) => waiters.push(resolve));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- latency histogram
+// 10 µs buckets up to 1 s, then 1 ms buckets up to 120 s: fixed memory, no per-sample allocation.
+const FINE = 100_000;
+const COARSE = 119_000;
+class Histogram {
+  constructor() {
+    this.counts = new Uint32Array(FINE + COARSE + 1);
+    this.n = 0;
+    this.sum = 0;
+    this.max = 0;
+  }
+  add(ms) {
+    if (ms < 0) ms = 0;
+    const index = ms < 1000 ? Math.floor(ms * 100) : Math.min(FINE + Math.floor(ms) - 1000, FINE + COARSE);
+    this.counts[index]++;
+    this.n++;
+    this.sum += ms;
+    if (ms > this.max) this.max = ms;
+  }
+  percentile(p) {
+    if (this.n === 0) return null;
+    const rank = Math.ceil((p / 100) * this.n);
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i];
+      if (seen >= rank) return i < FINE ? (i + 1) / 100 : i - FINE + 1001;
+    }
+    return this.max;
+  }
+  summary() {
+    return {
+      count: this.n,
+      mean_ms: this.n ? this.sum / this.n : null,
+      p50_ms: this.percentile(50),
+      p95_ms: this.percentile(95),
+      p99_ms: this.percentile(99),
+      max_ms: this.n ? this.max : null,
+    };
+  }
+}
+
+// Parse the decimal number right after "T:" in a raw frame, straight from the bytes.
+function stampOf(buf) {
+  const at = buf.indexOf(STAMP);
+  if (at < 0) return -1;
+  let value = 0;
+  let scale = 0;
+  for (let i = at + 2; i < buf.length; i++) {
+    const c = buf[i];
+    if (c >= 48 && c <= 57) {
+      value = value * 10 + (c - 48);
+      if (scale) scale *= 10;
+    } else if (c === 46 && !scale) {
+      scale = 1;
+    } else break;
+  }
+  return scale ? value / scale : value;
+}
+
+// ---------------------------------------------------------------- WebSocket clients
+const counters = { errors: 0, unexpectedCloses: 0, pusherErrors: 0, subscribeErrors: 0, connectFailures: 0 };
+const errorSamples = [];
+function noteError(kind, detail) {
+  counters.errors++;
+  if (errorSamples.length < 10) errorSamples.push(`${kind}: ${detail}`);
+}
+
+/** Open one socket, wait for connection_established, subscribe to `channels`, wait for each success. */
+function openSubscriber(channels, onDelivery, { deflate = false, timeoutMs = 30_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const ws = new WebSocket(WS_URL, { perMessageDeflate: deflate, skipUTF8Validation: true });
+    const pending = new Set(channels);
+    let established = -1;
+    let settled = false;
+    const timer = setTimeout(() => finish(new Error("timed out connecting/subscribing")), timeoutMs);
+    function finish(error) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) {
+        ws.terminate();
+        reject(error);
+      } else {
+        resolve({ ws, connectMs: established - started });
+      }
+    }
+    ws.on("error", (error) => {
+      if (!settled) finish(error);
+      else noteError("socket", error.message);
+    });
+    ws.on("close", (code) => {
+      if (!settled) finish(new Error(`closed ${code} while setting up`));
+      else if (!ws.expectedClose) {
+        counters.unexpectedCloses++;
+        noteError("close", code);
+      }
+    });
+    ws.on("message", (buf) => {
+      if (settled && onDelivery !== null) {
+        const t = stampOf(buf);
+        if (t >= 0) {
+          onDelivery(t, ws);
+          return;
+        }
+      }
+      if (buf.indexOf(PING) >= 0) {
+        ws.send(PONG);
+        return;
+      }
+      if (buf.indexOf(ERROR) >= 0) {
+        counters.pusherErrors++;
+        noteError("pusher:error", buf.toString());
+        return;
+      }
+      if (settled) return;
+      const message = JSON.parse(buf.toString());
+      if (message.event === "pusher:connection_established") {
+        established = performance.now();
+        if (pending.size === 0) finish();
+        for (const channel of channels) {
+          ws.send(JSON.stringify({ event: "pusher:subscribe", data: { channel } }));
+        }
+      } else if (message.event === "pusher_internal:subscription_succeeded") {
+        pending.delete(message.channel);
+        if (pending.size === 0) finish();
+      } else if (message.event === "pusher:subscription_error") {
+        counters.subscribeErrors++;
+        finish(new Error(`subscription error on ${message.channel}: ${JSON.stringify(message.data)}`));
+      }
+    });
+  });
+}
+
+/** Open `count` subscribers with at most `concurrency` handshakes in flight. */
+async function openMany(count, concurrency, channelsOf, onDelivery, options = {}) {
+  const sockets = new Array(count);
+  const connectTimes = new Histogram();
+  let next = 0;
+  async function worker() {
+    while (next < count) {
+      const i = next++;
+      const { ws, connectMs } = await openSubscriber(channelsOf(i), onDelivery, options);
+      sockets[i] = ws;
+      connectTimes.add(connectMs);
+    }
+  }
+  const started = performance.now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return { sockets, seconds: (performance.now() - started) / 1000, connectTimes };
+}
+
+function closeAll(sockets) {
+  for (const ws of sockets) {
+    if (!ws) continue;
+    ws.expectedClose = true;
+    ws.terminate();
+  }
+}
+
+// ---------------------------------------------------------------- signed HTTP triggers
+function md5(body) {
+  return createHash("md5").update(body).digest("hex");
+}
+
+/** The full HTTP/1.1 request for one signed trigger (Pusher auth_version 1.0). */
+function signedTrigger(body) {
+  const query =
+    `auth_key=${KEY}&auth_timestamp=${Math.floor(Date.now() / 1000)}` +
+    `&auth_version=1.0&body_md5=${md5(body)}`;
+  const signature = createHmac("sha256", SECRET).update(`POST\n${EVENTS_PATH}\n${query}`).digest("hex");
+  return (
+    `POST ${EVENTS_PATH}?${query}&auth_signature=${signature} HTTP/1.1\r\n` +
+    `Host: ${HOST}:${PORT}\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
+}
+
+/** An HTTP/1.1 connection with one request in flight; reconnects when the server does not keep
+ * connections alive (Soketi answers every request with `Connection: close`). */
+class HttpConnection {
+  constructor() {
+    this.socket = null;
+    this.buffer = Buffer.alloc(0);
+    this.resolve = null;
+    this.reject = null;
+    this.reconnects = 0;
+  }
+  connect() {
+    return new Promise((resolve, reject) => {
+      const socket = net.createConnection({ host: HOST, port: PORT, noDelay: true });
+      socket.once("connect", () => {
+        socket.off("error", reject);
+        resolve();
+      });
+      socket.once("error", reject);
+      socket.on("data", (chunk) => this.onData(chunk));
+      socket.on("error", (error) => this.fail(socket, error));
+      socket.on("close", () => this.fail(socket, new Error("HTTP connection closed by the server")));
+      this.socket = socket;
+      this.buffer = Buffer.alloc(0);
+    });
+  }
+  fail(socket, error) {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    const reject = this.reject;
+    this.resolve = this.reject = null;
+    reject?.(error);
+  }
+  async request(raw) {
+    if (this.socket === null) {
+      this.reconnects++;
+      await this.connect();
+    }
+    return new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      this.socket.write(raw);
+    });
+  }
+  onData(chunk) {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    const head = this.buffer.indexOf("\r\n\r\n");
+    if (head < 0) return;
+    const headers = this.buffer.subarray(0, head).toString("latin1").toLowerCase();
+    const match = /content-length:\s*(\d+)/.exec(headers);
+    let end;
+    if (match) {
+      end = head + 4 + Number(match[1]);
+      if (this.buffer.length < end) return;
+    } else if (headers.includes("transfer-encoding: chunked")) {
+      const last = this.buffer.indexOf("0\r\n\r\n", head + 4);
+      if (last < 0) return;
+      end = last + 5;
+    } else {
+      end = head + 4;
+    }
+    const status = Number(headers.slice(9, 12));
+    const body = status >= 300 ? this.buffer.subarray(head + 4, end).toString() : "";
+    this.buffer = this.buffer.subarray(end);
+    if (headers.includes("connection: close")) {
+      const socket = this.socket;
+      this.socket = null;
+      socket?.destroy();
+    }
+    const resolve = this.resolve;
+    this.resolve = this.reject = null;
+    resolve?.({ status, body });
+  }
+  close() {
+    const socket = this.socket;
+    this.socket = null;
+    socket?.destroy();
+  }
+}
+
+const http = { sent: 0, ok: 0, failed: 0, statusSamples: {} };
+function noteStatus(status, body) {
+  if (status >= 200 && status < 300) {
+    http.ok++;
+    return true;
+  }
+  http.failed++;
+  http.statusSamples[status] = (http.statusSamples[status] ?? 0) + 1;
+  noteError(`HTTP ${status}`, body.slice(0, 200));
+  return false;
+}
+
+function eventBody(channel, stamp) {
+  return `{"name":"bench","channel":"${channel}","data":"T:${stamp.toFixed(3)}"}`;
+}
+
+// ---------------------------------------------------------------- scenarios
+async function fanout() {
+  const subscribers = config.subscribers;
+  const channel = "fanout";
+  const latency = new Histogram();
+  let deliveries = 0;
+  let lastDelivery = 0;
+  const onDelivery = (t) => {
+    const now = performance.now();
+    latency.add(now - t);
+    deliveries++;
+    lastDelivery = now;
+  };
+  const opened = await openMany(subscribers, config.concurrency ?? 100, () => [channel], onDelivery);
+  const connections = [];
+  for (let i = 0; i < config.publishers; i++) {
+    const connection = new HttpConnection();
+    await connection.connect();
+    connections.push(connection);
+  }
+  emit({ type: "ready", sockets: subscribers, setup_seconds: opened.seconds });
+  await nextCommand();
+
+  // Publishers stop when the outstanding deliveries (accepted x subscribers - received) exceed
+  // `maxLag` events' worth: the highest rate the server sustains, without an unbounded backlog.
+  const maxOutstanding = config.maxLag > 0 ? config.maxLag * subscribers : Infinity;
+  const started = performance.now();
+  const stopAt = started + config.seconds * 1000;
+  let accepted = 0;
+  let stalls = 0;
+  async function publisher(connection) {
+    while (performance.now() < stopAt) {
+      if (accepted * subscribers - deliveries >= maxOutstanding) {
+        stalls++;
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      http.sent++;
+      const { status, body } = await connection.request(signedTrigger(eventBody(channel, performance.now())));
+      if (noteStatus(status, body)) accepted++;
+    }
+  }
+  await Promise.all(connections.map(publisher));
+  const publishSeconds = (performance.now() - started) / 1000;
+  const expected = accepted * subscribers;
+  const drainDeadline = performance.now() + (config.drainSeconds ?? 10) * 1000;
+  while (deliveries < expected && performance.now() < drainDeadline) await sleep(5);
+  await sleep(100); // catch duplicates or stragglers
+  const seconds = (Math.max(lastDelivery, started) - started) / 1000 || publishSeconds;
+  emit({
+    type: "result",
+    subscribers,
+    publishers: config.publishers,
+    publish_seconds: publishSeconds,
+    seconds,
+    triggers_sent: http.sent,
+    triggers_accepted: accepted,
+    triggers_failed: http.failed,
+    triggers_per_s: accepted / publishSeconds,
+    deliveries,
+    expected,
+    lost: Math.max(0, expected - deliveries),
+    duplicates: Math.max(0, deliveries - expected),
+    deliveries_per_s: deliveries / seconds,
+    latency: latency.summary(),
+    publisher_stalls: stalls,
+    http_reconnects: connections.reduce((sum, c) => sum + c.reconnects, 0),
+    ...counters,
+    error_samples: errorSamples,
+  });
+  for (const connection of connections) connection.close();
+  closeAll(opened.sockets);
+}
+
+async function soak() {
+  const channel = "benchmark";
+  const latency = new Histogram();
+  let steadyDeliveries = 0;
+  let churnDeliveries = 0;
+  const steadyOnDelivery = (t) => {
+    latency.add(performance.now() - t);
+    steadyDeliveries++;
+  };
+  const churnOnDelivery = (t) => {
+    latency.add(performance.now() - t);
+    churnDeliveries++;
+  };
+  const steady = await openMany(config.steady, 50, () => [channel], steadyOnDelivery);
+  const publisher = new HttpConnection();
+  await publisher.connect();
+  emit({ type: "ready", sockets: config.steady });
+  await nextCommand();
+
+  const started = performance.now();
+  const stopAt = started + config.seconds * 1000;
+  let cycles = 0;
+  const [minStay, maxStay] = config.stayMs;
+  async function churner() {
+    while (performance.now() < stopAt) {
+      try {
+        const { ws } = await openSubscriber([channel], churnOnDelivery, { timeoutMs: 10_000 });
+        cycles++;
+        await sleep(minStay + Math.random() * (maxStay - minStay));
+        ws.expectedClose = true;
+        ws.close();
+      } catch (error) {
+        counters.connectFailures++;
+        noteError("churn", error.message);
+        await sleep(100);
+      }
+    }
+  }
+  let accepted = 0;
+  async function publish() {
+    let next = performance.now();
+    while (performance.now() < stopAt) {
+      http.sent++;
+      const { status, body } = await publisher.request(signedTrigger(eventBody(channel, performance.now())));
+      if (noteStatus(status, body)) accepted++;
+      next += config.intervalMs;
+      const wait = next - performance.now();
+      if (wait > 0) await sleep(wait);
+    }
+  }
+  await Promise.all([publish(), ...Array.from({ length: config.churning }, churner)]);
+  const expectedSteady = accepted * config.steady;
+  const drainDeadline = performance.now() + 5000;
+  while (steadyDeliveries < expectedSteady && performance.now() < drainDeadline) await sleep(5);
+  emit({
+    type: "result",
+    seconds: (performance.now() - started) / 1000,
+    steady: config.steady,
+    churning: config.churning,
+    churn_cycles: cycles,
+    triggers_sent: http.sent,
+    triggers_accepted: accepted,
+    triggers_failed: http.failed,
+    deliveries: steadyDeliveries + churnDeliveries,
+    steady_expected: expectedSteady,
+    steady_lost: Math.max(0, expectedSteady - steadyDeliveries),
+    http_reconnects: publisher.reconnects,
+    delay: latency.summary(),
+    ...counters,
+    error_samples: errorSamples,
+  });
+  publisher.close();
+  closeAll(steady.sockets);
+}
+
+async function memory() {
+  const options = { deflate: Boolean(config.deflate) };
+  const opened = await openMany(
+    config.sockets,
+    config.concurrency ?? 100,
+    (i) => [`mem-${i}`, "mem-shared"],
+    null,
+    options,
+  );
+  emit({ type: "ready", sockets: config.sockets, setup_seconds: opened.seconds, ...counters });
+  await nextCommand(); // the harness samples the server's RSS here
+  emit({ type: "result", sockets: config.sockets, deflate: options.deflate, ...counters, error_samples: errorSamples });
+  closeAll(opened.sockets);
+}
+
+async function httpApi() {
+  const channel = "http-bench";
+  let deliveries = 0;
+  const opened = await openMany(config.subscribers, 50, () => [channel], () => deliveries++);
+  const connections = [];
+  for (let i = 0; i < config.connections; i++) {
+    const connection = new HttpConnection();
+    await connection.connect();
+    connections.push(connection);
+  }
+  // One body, signed once: a signature stays valid for 600 s, and the server verifies every request.
+  const raw = signedTrigger(`{"name":"bench","channel":"${channel}","data":"T:0"}`);
+  emit({ type: "ready", sockets: config.subscribers });
+  await nextCommand();
+  const latency = new Histogram();
+  const started = performance.now();
+  const stopAt = started + config.seconds * 1000;
+  let accepted = 0;
+  async function client(connection) {
+    while (performance.now() < stopAt) {
+      http.sent++;
+      const sent = performance.now();
+      const { status, body } = await connection.request(raw);
+      latency.add(performance.now() - sent);
+      if (noteStatus(status, body)) accepted++;
+    }
+  }
+  await Promise.all(connections.map(client));
+  const seconds = (performance.now() - started) / 1000;
+  const expected = accepted * config.subscribers;
+  const drainDeadline = performance.now() + 10_000;
+  while (deliveries < expected && performance.now() < drainDeadline) await sleep(5);
+  emit({
+    type: "result",
+    seconds,
+    connections: config.connections,
+    subscribers: config.subscribers,
+    triggers_sent: http.sent,
+    triggers_accepted: accepted,
+    triggers_failed: http.failed,
+    triggers_per_s: accepted / seconds,
+    latency: latency.summary(),
+    deliveries,
+    expected,
+    lost: Math.max(0, expected - deliveries),
+    status_samples: http.statusSamples,
+    http_reconnects: connections.reduce((sum, c) => sum + c.reconnects, 0),
+    ...counters,
+    error_samples: errorSamples,
+  });
+  for (const connection of connections) connection.close();
+  closeAll(opened.sockets);
+}
+
+async function connect() {
+  emit({ type: "ready", sockets: 0 });
+  await nextCommand();
+  let failures = 0;
+  const sockets = [];
+  const times = new Histogram();
+  let next = 0;
+  const started = performance.now();
+  async function worker() {
+    while (next < config.connections) {
+      next++;
+      try {
+        const { ws, connectMs } = await openSubscriber([], null, { timeoutMs: 10_000 });
+        times.add(connectMs);
+        sockets.push(ws);
+      } catch (error) {
+        failures++;
+        noteError("connect", error.message);
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: config.concurrency }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  emit({
+    type: "result",
+    seconds,
+    connections: sockets.length,
+    failures,
+    concurrency: config.concurrency,
+    connections_per_s: sockets.length / seconds,
+    connect_latency: times.summary(),
+    ...counters,
+    error_samples: errorSamples,
+  });
+  closeAll(sockets);
+}
+
+const scenarios = { fanout, soak, memory, http: httpApi, connect };
+const run = scenarios[config.scenario];
+if (!run) fail(`unknown scenario ${config.scenario}`);
+await run();
+// Give the terminations a moment to reach the server, then leave.
+setTimeout(() => process.exit(0), 200);

@@ -1,0 +1,84 @@
+"""Results: medians over repeats, the printed table, and the JSON file (the bench's only JSON code)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+#: (label, flattened metric key, format) of the columns printed for each scenario.
+Column = tuple[str, str, str]
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads(raw: str | bytes) -> Any:
+    return orjson.loads(raw)
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a nested result as `a.b` keys (booleans and strings are left out)."""
+    flat: dict[str, float] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = value
+    return flat
+
+
+def median(runs: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """The median of every numeric metric over the runs (each metric on its own)."""
+    flats = [flatten(run) for run in runs]
+    keys = dict.fromkeys(key for flat in flats for key in flat)
+    return {key: statistics.median(flat[key] for flat in flats if key in flat) for key in keys}
+
+
+def ratios(
+    medians: Mapping[str, Mapping[str, float]], columns: Sequence[Column], base: str = "soketi"
+) -> dict[str, float]:
+    """`revurb / soketi` for each printed metric both servers have."""
+    if base not in medians or "revurb" not in medians:
+        return {}
+    out: dict[str, float] = {}
+    for _, key, _ in columns:
+        ours, theirs = medians["revurb"].get(key), medians[base].get(key)
+        if ours is not None and theirs:
+            out[key] = ours / theirs
+    return out
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def table(cases: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> str:
+    """A plain-text table: one row per case and server (median of the runs), plus ratio rows."""
+    header = ["case", "server", "runs", *(label for label, _, _ in columns)]
+    rows: list[list[str]] = []
+    for case in cases:
+        for name, result in case["servers"].items():
+            med = result["median"]
+            cells = [_cell(med.get(key), fmt) for _, key, fmt in columns]
+            rows.append([case["case"], name, str(len(result["runs"])), *cells])
+        if case.get("ratios"):
+            cells = [_cell(case["ratios"].get(key), ".2f") for _, key, _ in columns]
+            rows.append([case["case"], "revurb/soketi", "", *cells])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    head = "  ".join(cell.rjust(width) for cell, width in zip(header, widths, strict=True))
+    return "\n".join([head, "-" * len(head), *lines])
+
+
+def write(result: Mapping[str, Any], directory: Path, stamp: str) -> Path:
+    """Write the whole result as indented JSON to `directory/{stamp}-{scenario}.json`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stamp}-{result['scenario']}.json"
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    return path

@@ -1,0 +1,236 @@
+"""The scenarios: what each asks the load generator to do, and what the harness samples around it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import servers
+from bench.driver import LoadGen
+from bench.report import Column
+from bench.servers import Server
+from bench.system import cpu_seconds, rss_bytes
+
+MB = 2**20
+
+
+@dataclass
+class Case:
+    """One configuration of a scenario (e.g. fan-out to 1,000 subscribers), run `repeat` times."""
+
+    label: str
+    config: dict[str, Any]
+    ready_timeout: float
+    result_timeout: float
+    settle: float = 0.0
+    derive: Callable[[dict[str, Any]], None] = field(default=lambda result: None)
+
+
+def run_once(server: Server, case: Case) -> dict[str, Any]:
+    """Start the generator against `server`, sample the server around the measured phase."""
+    rss_idle = rss_bytes(server.pid)
+    load_before = os.getloadavg()[0]
+    config = {
+        **case.config,
+        "host": "127.0.0.1",
+        "port": server.port,
+        "appId": servers.APP_ID,
+        "key": servers.APP_KEY,
+        "secret": servers.APP_SECRET,
+    }
+    generator = LoadGen(config)
+    try:
+        ready = generator.expect("ready", case.ready_timeout)
+        if case.settle:
+            time.sleep(case.settle)
+        rss_loaded = rss_bytes(server.pid)
+        server_cpu, generator_cpu, started = (
+            cpu_seconds(server.pid),
+            cpu_seconds(generator.pid),
+            time.monotonic(),
+        )
+        generator.go()
+        result = generator.expect("result", case.result_timeout)
+        wall = time.monotonic() - started
+        server_cpu = cpu_seconds(server.pid) - server_cpu
+        generator_cpu = cpu_seconds(generator.pid) - generator_cpu
+    finally:
+        generator.finish()
+    if not server.alive():
+        raise RuntimeError(f"{server.name} died during the run:\n{server.log_tail()}")
+    result.pop("type", None)
+    result["setup_seconds"] = ready.get("setup_seconds")
+    result["server"] = {
+        "cpu_s": server_cpu,
+        "cpu_pct": 100 * server_cpu / wall,
+        "rss_idle_mb": rss_idle / MB,
+        "rss_loaded_mb": rss_loaded / MB,
+    }
+    result["loadgen"] = {"cpu_s": generator_cpu, "cpu_pct": 100 * generator_cpu / wall}
+    result["wall_s"] = wall
+    # The machine is shared: the 1-minute load average says how contended the cores were.
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
+    case.derive(result)
+    return result
+
+
+def _per_server_cpu(result: dict[str, Any]) -> None:
+    """Work done per CPU-second of the server: steadier than a rate when other programs share the cores."""
+    cpu = result["server"]["cpu_s"] or float("nan")
+    if "deliveries" in result:
+        result["deliveries_per_server_cpu_s"] = result["deliveries"] / cpu
+    if "triggers_accepted" in result:
+        result["triggers_per_server_cpu_s"] = result["triggers_accepted"] / cpu
+
+
+def _ints(raw: str) -> list[int]:
+    return [int(part) for part in raw.split(",") if part.strip()]
+
+
+def fanout(args: argparse.Namespace) -> list[Case]:
+    return [
+        Case(
+            label=f"subscribers={n}",
+            config={
+                "scenario": "fanout",
+                "subscribers": n,
+                "publishers": args.publishers,
+                "seconds": args.seconds or 10,
+                "maxLag": args.max_lag,
+                "concurrency": 100,
+            },
+            ready_timeout=60 + n / 50,
+            result_timeout=(args.seconds or 10) + 60,
+            derive=_per_server_cpu,
+        )
+        for n in _ints(args.subscribers or "1000,5000")
+    ]
+
+
+def soak(args: argparse.Namespace) -> list[Case]:
+    seconds = args.seconds or 60
+    config = {
+        "scenario": "soak",
+        "steady": 250,
+        "churning": 250,
+        "seconds": seconds,
+        "intervalMs": 100,
+        "stayMs": [1000, 5000],
+    }
+    return [Case("steady=250,churning=250", config, ready_timeout=60, result_timeout=seconds + 60)]
+
+
+def _per_socket(result: dict[str, Any]) -> None:
+    server = result["server"]
+    grown = (server["rss_loaded_mb"] - server["rss_idle_mb"]) * MB
+    result["rss_per_socket_kb"] = grown / result["sockets"] / 1024
+
+
+def memory(args: argparse.Namespace) -> list[Case]:
+    cases = []
+    for mode in (args.deflate or "off,on").split(","):
+        deflate = mode.strip() == "on"
+        config = {"scenario": "memory", "sockets": args.sockets, "deflate": deflate, "concurrency": 100}
+        label = f"sockets={args.sockets},client offers deflate={'yes' if deflate else 'no'}"
+        cases.append(Case(label, config, 120 + args.sockets / 50, 60, settle=2.0, derive=_per_socket))
+    return cases
+
+
+def http(args: argparse.Namespace) -> list[Case]:
+    seconds = args.seconds or 5
+    return [
+        Case(
+            label=f"subscribers={n}",
+            config={
+                "scenario": "http",
+                "subscribers": n,
+                "connections": args.connections,
+                "seconds": seconds,
+            },
+            ready_timeout=60,
+            result_timeout=seconds + 60,
+            derive=_per_server_cpu,
+        )
+        for n in _ints(args.subscribers or "0,100")
+    ]
+
+
+def connect(args: argparse.Namespace) -> list[Case]:
+    config = {"scenario": "connect", "connections": args.sockets_to_open, "concurrency": args.connections}
+    return [
+        Case(
+            f"connections={args.sockets_to_open},concurrency={args.connections}",
+            config,
+            ready_timeout=30,
+            result_timeout=120,
+        )
+    ]
+
+
+_LATENCY = "latency.p50_ms", "latency.p95_ms", "latency.p99_ms"
+SCENARIOS: dict[str, tuple[Callable[[argparse.Namespace], list[Case]], list[Column]]] = {
+    "fanout": (
+        fanout,
+        [
+            ("deliveries/s", "deliveries_per_s", ",.0f"),
+            ("triggers/s", "triggers_per_s", ",.0f"),
+            ("p50 ms", _LATENCY[0], ".2f"),
+            ("p95 ms", _LATENCY[1], ".2f"),
+            ("p99 ms", _LATENCY[2], ".2f"),
+            ("lost", "lost", ".0f"),
+            ("errors", "errors", ".0f"),
+            ("server cpu %", "server.cpu_pct", ".0f"),
+            ("deliv/server cpu-s", "deliveries_per_server_cpu_s", ",.0f"),
+            ("loadgen cpu %", "loadgen.cpu_pct", ".0f"),
+        ],
+    ),
+    "soak": (
+        soak,
+        [
+            ("delay p50 ms", "delay.p50_ms", ".2f"),
+            ("delay p95 ms", "delay.p95_ms", ".2f"),
+            ("delay p99 ms", "delay.p99_ms", ".2f"),
+            ("errors", "errors", ".0f"),
+            ("steady lost", "steady_lost", ".0f"),
+            ("churn cycles", "churn_cycles", ".0f"),
+            ("server cpu %", "server.cpu_pct", ".0f"),
+        ],
+    ),
+    "memory": (
+        memory,
+        [
+            ("RSS idle MB", "server.rss_idle_mb", ".1f"),
+            ("RSS loaded MB", "server.rss_loaded_mb", ".1f"),
+            ("KB/socket", "rss_per_socket_kb", ".2f"),
+            ("errors", "errors", ".0f"),
+        ],
+    ),
+    "http": (
+        http,
+        [
+            ("triggers/s", "triggers_per_s", ",.0f"),
+            ("p50 ms", _LATENCY[0], ".2f"),
+            ("p99 ms", _LATENCY[2], ".2f"),
+            ("failed", "triggers_failed", ".0f"),
+            ("lost", "lost", ".0f"),
+            ("server cpu %", "server.cpu_pct", ".0f"),
+            ("trig/server cpu-s", "triggers_per_server_cpu_s", ",.0f"),
+            ("loadgen cpu %", "loadgen.cpu_pct", ".0f"),
+        ],
+    ),
+    "connect": (
+        connect,
+        [
+            ("conn/s", "connections_per_s", ",.0f"),
+            ("p50 ms", "connect_latency.p50_ms", ".2f"),
+            ("p99 ms", "connect_latency.p99_ms", ".2f"),
+            ("failures", "failures", ".0f"),
+            ("server cpu %", "server.cpu_pct", ".0f"),
+            ("loadgen cpu %", "loadgen.cpu_pct", ".0f"),
+        ],
+    ),
+}

@@ -1,0 +1,60 @@
+"""Smoke test of the benchmark harness: a tiny fan-out run gives a well-formed result with 0 lost."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import in_ci
+
+ROOT = Path(__file__).resolve().parents[2]
+SUBSCRIBERS = 50
+
+
+@pytest.fixture
+def node() -> str:
+    found = shutil.which("node")
+    if found is None:
+        if in_ci():
+            pytest.fail("node is required in CI for the benchmark smoke test but is not installed")
+        pytest.skip("node is not installed")
+    return found
+
+
+def test_fanout_smoke_run_reports_every_delivery(node: str, tmp_path: Path) -> None:
+    command = [str(ROOT / "bench" / "run"), "fanout", "--subscribers", str(SUBSCRIBERS)]
+    command += ["--seconds", "1", "--repeat", "1", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=50, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    [written] = list(tmp_path.glob("*-fanout.json"))
+    result = json.loads(written.read_text())
+    assert result["scenario"] == "fanout"
+    assert set(result["machine"]) >= {"cpu_model", "cores", "python", "node", "uvicorn", "git_commit"}
+    assert result["machine"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    [case] = result["cases"]
+    assert case["case"] == f"subscribers={SUBSCRIBERS}"
+    assert case["failures"] == []
+    [run] = case["servers"]["revurb"]["runs"]
+    assert run["triggers_accepted"] > 0
+    assert run["triggers_failed"] == 0
+    assert run["expected"] == run["triggers_accepted"] * SUBSCRIBERS
+    assert run["deliveries"] == run["expected"]
+    assert run["lost"] == 0
+    assert run["errors"] == 0
+    latency = run["latency"]
+    assert latency["count"] == run["deliveries"]
+    assert 0 < latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    assert run["server"]["cpu_s"] > 0
+    assert run["loadgen"]["cpu_s"] > 0
+
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["scenario"] == "fanout"
+    medians = summary["cases"][0]["servers"]["revurb"]
+    assert medians["lost"] == 0
+    assert medians["deliveries_per_s"] == case["servers"]["revurb"]["median"]["deliveries_per_s"]
