@@ -165,14 +165,20 @@ class ChannelManager:
             self.terminate_user(message["user_id"], publish=False)
             return
         channel = self.channels.get(message["channel"])
-        if channel is not None:
+        if channel is None:
+            return
+        if message["type"] == "count":
+            self._count_changed(channel, publish=False)
+        else:
             channel.send(message["frame"], message.get("except_socket_id"))
 
     # subscription_count, coalesced per channel
 
-    def _count_changed(self, channel: Channel) -> None:
+    def _count_changed(self, channel: Channel, publish: bool = True) -> None:
         if not self.app.subscription_count:
             return
+        if publish:  # the other nodes' subscribers of this channel need the new count too
+            self.backend.publish({"type": "count", "app": self.app.id, "channel": channel.name})
         self._count_dirty.add(channel.name)
         if self._count_flush is None:
             loop = asyncio.get_running_loop()

@@ -14,7 +14,7 @@ CACHE_TTL_SECONDS = 30 * 60
 class BusMessage(TypedDict):
     """What one node tells the others. `frame` is the encoded event, sent as is."""
 
-    type: Literal["event", "terminate"]
+    type: Literal["event", "terminate", "count"]
     app: str
     channel: NotRequired[str]
     frame: NotRequired[str]
