@@ -144,3 +144,28 @@ async def test_max_connections_holds_cluster_wide(cluster: StartCluster, client:
     assert (await refused.closed_with())[0] == 4004
     for node in nodes:
         assert (await api(node, "GET", "/connections")).json() == {"connections": 2}
+
+
+async def test_subscription_count_updates_reach_every_node(cluster: StartCluster, client: Any) -> None:
+    a, b = cluster(
+        2, env={"REVERB_APP_SUBSCRIPTION_COUNT": "true", "REVERB_APP_SUBSCRIPTION_COUNT_INTERVAL": "0.1"}
+    )
+    channel = unique("news-")
+
+    def count(n: int) -> dict[str, Any]:
+        return {
+            "event": "pusher_internal:subscription_count",
+            "channel": channel,
+            "data": dumps({"subscription_count": n}),
+        }
+
+    first = await client(a)
+    await first.join(channel)
+    assert await first.recv() == count(1)
+    second = await client(b)
+    await second.join(channel)
+    assert await first.recv() == count(2)
+    assert await second.recv() == count(2)
+    await second.send({"event": "pusher:unsubscribe", "data": {"channel": channel}})
+    assert await first.recv() == count(1)
+    await second.assert_silent()
