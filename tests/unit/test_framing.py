@@ -1,0 +1,90 @@
+"""RFC 6455 framing of the fast path: what the server writes and how it reads masked frames."""
+
+import os
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from revurb.server.framing import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_TEXT,
+    FrameError,
+    FrameReader,
+    close_frame,
+    encode_frame,
+    encode_text,
+)
+
+
+def client_frame(
+    opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = None, rsv: int = 0
+) -> bytes:
+    """A masked client frame, built independently of the code under test."""
+    mask = os.urandom(4) if mask is None else mask
+    first = (0x80 if fin else 0) | rsv | opcode
+    length = len(payload)
+    if length < 126:
+        header = bytes((first, 0x80 | length))
+    elif length < 65536:
+        header = struct.pack("!BBH", first, 0x80 | 126, length)
+    else:
+        header = struct.pack("!BBQ", first, 0x80 | 127, length)
+    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    return header + mask + masked
+
+
+@pytest.mark.parametrize(("size", "header"), [(0, 2), (125, 2), (126, 4), (65535, 4), (65536, 10)])
+def test_server_frames_are_final_unmasked_with_the_right_length_encoding(size: int, header: int) -> None:
+    frame = encode_frame(OP_BINARY, b"x" * size)
+    assert frame[0] == 0x80 | OP_BINARY
+    assert not frame[1] & 0x80
+    assert len(frame) == header + size
+
+
+def test_text_and_close_frames() -> None:
+    assert encode_text("hé") == b"\x81\x03h\xc3\xa9"
+    assert close_frame(4009, "no") == b"\x88\x04\x0f\xa9no"
+
+
+@given(st.lists(st.binary(max_size=70_000), min_size=1, max_size=5), st.integers(1, 5000))
+def test_reader_reassembles_frames_split_anywhere(payloads: list[bytes], chunk: int) -> None:
+    stream = b"".join(client_frame(OP_BINARY, payload) for payload in payloads)
+    reader = FrameReader(1 << 20)
+    frames = []
+    for start in range(0, len(stream), chunk):
+        frames.extend(reader.feed(stream[start : start + chunk]))
+    assert frames == [(OP_BINARY, True, payload) for payload in payloads]
+    assert not reader.buffer
+
+
+def test_reader_keeps_fragments_and_control_frames_apart() -> None:
+    reader = FrameReader(1000)
+    stream = client_frame(OP_TEXT, b"he", fin=False) + client_frame(OP_PING, b"p") + client_frame(0, b"llo")
+    assert reader.feed(stream) == [(OP_TEXT, False, b"he"), (OP_PING, True, b"p"), (0, True, b"llo")]
+
+
+@pytest.mark.parametrize(
+    ("stream", "code"),
+    [
+        (client_frame(OP_TEXT, b"x")[:1] + bytes([1]) + b"x", 1002),  # unmasked
+        (client_frame(OP_TEXT, b"x", rsv=0x40), 1002),  # compression bit without an extension
+        (client_frame(0x3, b"x"), 1002),  # reserved opcode
+        (client_frame(OP_PING, b"x" * 126), 1002),  # control frame too long
+        (client_frame(OP_CLOSE, b"", fin=False), 1002),  # fragmented control frame
+        (client_frame(OP_BINARY, b"x" * 101), 1009),  # over the size limit
+    ],
+)
+def test_protocol_violations(stream: bytes, code: int) -> None:
+    with pytest.raises(FrameError) as raised:
+        FrameReader(100).feed(stream)
+    assert raised.value.code == code
+
+
+def test_oversized_frame_is_refused_from_its_header_alone() -> None:
+    header = struct.pack("!BBQ", 0x80 | OP_BINARY, 0x80 | 127, 1 << 40) + os.urandom(4)
+    with pytest.raises(FrameError):
+        FrameReader(1 << 20).feed(header)
