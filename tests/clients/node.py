@@ -179,7 +179,7 @@ class NodeDriver:
     async def ok(self, cmd: Mapping[str, Any], timeout: float = 5.0) -> Message:
         """Like ``call``, but fail the test unless the reply is ok."""
         reply = await self.call(cmd, timeout)
-        assert reply.get("ok") is True, f"driver refused {dict(cmd)}: {reply}"
+        assert reply.get("ok") is True, f"driver refused {dict(cmd)}: {reply}\n{self._recent()}"
         return reply
 
     async def connect(self, server: ServerLike, client: str, *, echo: bool = False, **fields: Any) -> str:
@@ -254,12 +254,14 @@ class NodeDriver:
         found = [m for m in self.messages if matches(pattern, m)]
         assert not found, f"expected no report matching {_show(pattern)}, got {found}"
 
-    def _describe_miss(self, pattern: Pattern, timeout: float) -> str:
+    def _recent(self) -> str:
         recent = "\n  ".join(json.dumps(m) for m in self.history[-25:]) or "(none)"
+        return f"last reports:\n  {recent}\nstderr:\n{self._stderr_tail()}"
+
+    def _describe_miss(self, pattern: Pattern, timeout: float) -> str:
         return (
             f"no report matching {_show(pattern)} within {timeout}s"
-            f"{'' if self.running else ' (driver.mjs has exited)'}\n"
-            f"last reports:\n  {recent}\nstderr:\n{self._stderr_tail()}"
+            f"{'' if self.running else ' (driver.mjs has exited)'}\n{self._recent()}"
         )
 
     async def close(self) -> None:
