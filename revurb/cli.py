@@ -194,4 +194,4 @@ def restart(
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="revurb")

@@ -17,7 +17,7 @@ from revurb.config import HANDOFF_VARIABLE, ConfigError, Settings, handoff
 from revurb.install import client_endpoint
 from revurb.server.serving import uvicorn_options
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 
 
 def log_config(debug: bool) -> dict[str, Any]:
