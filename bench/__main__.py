@@ -25,11 +25,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--vs", action="store_true", help="also run Soketi, interleaved, and print ratios")
     parser.add_argument("--seconds", type=float, help="measured time (fanout 10, soak 60, http 5)")
     parser.add_argument("--subscribers", help="comma list (fanout: 1000,5000; http: 0,100)")
-    parser.add_argument("--publishers", type=int, default=2, help="fanout: concurrent trigger requests")
+    parser.add_argument("--publishers", type=int, default=8, help="fanout: concurrent trigger requests")
     parser.add_argument(
         "--max-lag",
         type=int,
-        default=10,
+        default=5,
         help="fanout: publishers pause while more than this many events are undelivered (0: never)",
     )
     parser.add_argument("--sockets", type=int, default=10_000, help="memory: sockets to open")
@@ -46,6 +46,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--only-soketi", action="store_true", help="run Soketi alone")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON result is written")
     parser.add_argument("--note", default="", help="free text stored with the result")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy record Revurb during each run (collapsed stacks)"
+    )
     return parser.parse_args(argv)
 
 
@@ -59,7 +62,17 @@ def _launchers(args: argparse.Namespace) -> list[Launcher]:
     return launchers
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def _profile_path(
+    args: argparse.Namespace, stamp: str, launcher: Launcher, label: str, n: int
+) -> Path | None:
+    if not args.profile or launcher.name != "revurb":
+        return None
+    safe = "".join(c if c.isalnum() else "-" for c in label)
+    args.out.mkdir(parents=True, exist_ok=True)
+    return Path(args.out) / f"{stamp}-{args.scenario}-{safe}-{n}.pyspy.txt"
+
+
+def run(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
     build, columns = scenarios.SCENARIOS[args.scenario]
     launchers = _launchers(args)
     result: dict[str, Any] = {
@@ -78,7 +91,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"{case.label}: {launcher.name} run {attempt + 1}/{args.repeat}", file=sys.stderr)
                     server = launcher.start()
                     try:
-                        runs[launcher.name].append(scenarios.run_once(server, case))
+                        profile = _profile_path(args, stamp, launcher, case.label, attempt + 1)
+                        runs[launcher.name].append(scenarios.run_once(server, case, profile))
                     except (RuntimeError, OSError) as error:
                         failures.append(f"{launcher.name} run {attempt + 1}: {error}")
                         print(f"  failed: {error}", file=sys.stderr)
@@ -139,7 +153,7 @@ def main(argv: list[str]) -> int:
     system.raise_fd_limit()
     driver.ensure_installed()
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    result = run(args)
+    result = run(args, stamp)
     columns = scenarios.SCENARIOS[args.scenario][1]
     path = report.write(result, args.out, stamp)
     print(report.table(result["cases"], columns))

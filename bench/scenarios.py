@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench import servers
@@ -30,7 +33,16 @@ class Case:
     derive: Callable[[dict[str, Any]], None] = field(default=lambda result: None)
 
 
-def run_once(server: Server, case: Case) -> dict[str, Any]:
+def _profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """`py-spy record` (a test-only tool: `pip install py-spy`) on the server until it is stopped."""
+    binary = shutil.which("py-spy")
+    if binary is None:
+        raise RuntimeError("--profile needs py-spy: pip install py-spy")
+    command = [binary, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", str(output)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_once(server: Server, case: Case, profile: Path | None = None) -> dict[str, Any]:
     """Start the generator against `server`, sample the server around the measured phase."""
     rss_idle = rss_bytes(server.pid)
     load_before = os.getloadavg()[0]
@@ -53,11 +65,15 @@ def run_once(server: Server, case: Case) -> dict[str, Any]:
             cpu_seconds(generator.pid),
             time.monotonic(),
         )
+        profiler = _profiler(server.pid, profile) if profile is not None else None
         generator.go()
         result = generator.expect("result", case.result_timeout)
         wall = time.monotonic() - started
         server_cpu = cpu_seconds(server.pid) - server_cpu
         generator_cpu = cpu_seconds(generator.pid) - generator_cpu
+        if profiler is not None:
+            profiler.send_signal(2)  # SIGINT: py-spy writes what it has and exits
+            profiler.wait(30)
     finally:
         generator.finish()
     if not server.alive():
