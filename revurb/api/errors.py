@@ -3,6 +3,8 @@
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from starlette import status
+
 
 @dataclass(slots=True)
 class ApiError(Exception):
@@ -14,12 +16,21 @@ class ApiError(Exception):
 
 
 def bad_request(message: str) -> ApiError:
-    return ApiError(400, message)
+    return ApiError(status.HTTP_400_BAD_REQUEST, message)
 
 
 def unauthorized(message: str) -> ApiError:
-    return ApiError(401, message)
+    return ApiError(status.HTTP_401_UNAUTHORIZED, message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(status.HTTP_404_NOT_FOUND, message)
+
+
+def method_not_allowed(method: str, allowed: str) -> ApiError:
+    message = f"Method {method} is not allowed here: use {allowed}"
+    return ApiError(status.HTTP_405_METHOD_NOT_ALLOWED, message, {"Allow": allowed})
 
 
 def too_large(message: str) -> ApiError:
-    return ApiError(413, message)
+    return ApiError(status.HTTP_413_CONTENT_TOO_LARGE, message)

@@ -10,7 +10,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from revurb.api import events, queries, signature
-from revurb.api.errors import ApiError, bad_request, unauthorized
+from revurb.api.errors import (
+    ApiError,
+    bad_request,
+    method_not_allowed,
+    not_found,
+    too_large,
+    unauthorized,
+)
 from revurb.apps import App, AppProvider
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import is_valid_name
@@ -65,9 +72,7 @@ class HttpApi:
         async def endpoint(request: Request) -> Response:
             try:
                 if request.method != method:
-                    raise ApiError(
-                        405, f"Method {request.method} is not allowed here: use {method}", {"Allow": method}
-                    )
+                    raise method_not_allowed(request.method, method)
                 body = await self._read_body(request)
                 app = await self._find_app(request)
                 params = dict(request.query_params)
@@ -83,12 +88,12 @@ class HttpApi:
         limit = self.settings.max_request_size
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, f"The request body is larger than {limit} bytes")
+            raise too_large(f"The request body is larger than {limit} bytes")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
-                raise ApiError(413, f"The request body is larger than {limit} bytes")
+                raise too_large(f"The request body is larger than {limit} bytes")
         return bytes(body)
 
     async def _find_app(self, request: Request) -> App:
@@ -102,7 +107,7 @@ class HttpApi:
                 raise unauthorized("Missing authentication parameter: auth_key")
             app = await self.provider.find_by_key(key)
         if app is None:
-            raise ApiError(404, "Application does not exist")
+            raise not_found("Application does not exist")
         return app
 
     def _signed_paths(self, request: Request) -> list[str]:

@@ -7,7 +7,7 @@ import hmac
 import time
 from collections.abc import Mapping, Sequence
 
-from revurb.api.errors import ApiError
+from revurb.api.errors import unauthorized
 from revurb.apps import App
 from revurb.protocol import auth
 
@@ -36,27 +36,25 @@ def verify(
     """Raise a 401 `ApiError` unless the request is signed with the app's key and secret."""
     for name in REQUIRED:
         if name not in params:
-            raise ApiError(401, f"Missing authentication parameter: {name}")
+            raise unauthorized(f"Missing authentication parameter: {name}")
     if params["auth_version"] != "1.0":
-        raise ApiError(401, "Unsupported auth_version: only 1.0 is supported")
+        raise unauthorized("Unsupported auth_version: only 1.0 is supported")
     if not hmac.compare_digest(params["auth_key"].encode(), app.key.encode()):
-        raise ApiError(401, "Invalid auth_key")
+        raise unauthorized("Invalid auth_key")
     raw_timestamp = params["auth_timestamp"]
     # ASCII digits only: int() would also take signs, spaces, underscores and other scripts' digits.
     if not (raw_timestamp.isascii() and raw_timestamp.isdigit()):
-        raise ApiError(401, "Invalid auth_timestamp: expected whole seconds since the epoch")
+        raise unauthorized("Invalid auth_timestamp: expected whole seconds since the epoch")
     timestamp = int(raw_timestamp)
     now = time.time() if now is None else now
     if abs(now - timestamp) > TIMESTAMP_WINDOW:
-        raise ApiError(
-            401, f"Timestamp expired: auth_timestamp is over {TIMESTAMP_WINDOW} s from server time"
-        )
+        raise unauthorized(f"Timestamp expired: auth_timestamp is over {TIMESTAMP_WINDOW} s from server time")
     if body or "body_md5" in params:
         given = params.get("body_md5")
         if given is None:
-            raise ApiError(401, "Missing authentication parameter: body_md5")
+            raise unauthorized("Missing authentication parameter: body_md5")
         if not hmac.compare_digest(hashlib.md5(body).hexdigest().encode(), given.encode()):
-            raise ApiError(401, "Invalid body_md5: it does not match the request body")
+            raise unauthorized("Invalid body_md5: it does not match the request body")
     signature = params["auth_signature"]
     # Proxies that keep the path prefix leave SDKs signing either form; both prove the secret.
     matched = False
@@ -65,4 +63,4 @@ def verify(
         matched |= auth.signatures_match(expected, signature)
     if not matched:
         signed = string_to_sign(method, paths[0], params)
-        raise ApiError(401, f"Invalid signature: expected the HMAC-SHA256 of {signed!r}")
+        raise unauthorized(f"Invalid signature: expected the HMAC-SHA256 of {signed!r}")
