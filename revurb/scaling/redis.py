@@ -13,28 +13,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
-
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from revurb.protocol import frames
 from revurb.scaling import lua
-from revurb.scaling.base import CACHE_TTL_SECONDS, Backend, BusMessage, CachedEvent, Node
-from revurb.scaling.mirror import Mirror
+from revurb.scaling.base import BusMessage, Node
 from revurb.scaling.outbox import Outbox
+from revurb.scaling.redis_state import FAULTS, RedisOptions, RedisState, connect
+
+__all__ = ["RedisBackend", "RedisOptions", "backend_from_settings"]
 
 if TYPE_CHECKING:
     from revurb.config import Settings
 
 logger = logging.getLogger("revurb.scaling")
 
-CONNECT_TIMEOUT = 2.0
-COMMAND_TIMEOUT = 5.0
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 5.0
 PUBLISH_BATCH = 256
@@ -42,25 +36,6 @@ PUBLISH_BATCH = 256
 TOMBSTONE_SECONDS = 3600
 #: How long `stop()` waits for queued publishes (member_removed of the last sockets) to go out.
 STOP_FLUSH_SECONDS = 2.0
-_FAULTS = (RedisError, OSError)
-
-
-@dataclass(frozen=True, slots=True)
-class RedisOptions:
-    """Where Redis is and how this node behaves in the cluster."""
-
-    url: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 6379
-    username: str | None = None
-    password: str | None = None
-    db: int = 0
-    #: Pub/sub channel name and key prefix; clusters sharing one Redis use different ones.
-    prefix: str = "reverb"
-    #: Seconds between heartbeats; a dead node is swept within two of them.
-    heartbeat_interval: float = 10.0
-    #: Publishes kept while Redis is unreachable; the oldest are dropped beyond this.
-    queue_size: int = 10_000
 
 
 def backend_from_settings(settings: Settings) -> RedisBackend:
@@ -81,41 +56,30 @@ def backend_from_settings(settings: Settings) -> RedisBackend:
     )
 
 
-class RedisBackend(Backend):
+class RedisBackend(RedisState):
     """Cluster state and the bus on Redis, surviving Redis faults without losing local service."""
 
     def __init__(self, options: RedisOptions) -> None:
-        super().__init__()
-        self.options = options
-        self.prefix = options.prefix
+        super().__init__(options)
         interval = options.heartbeat_interval
         self._tick = interval / 4
         self._ttl_ms = max(1, int(interval * 1500))
         self._backoff_cap = min(BACKOFF_CAP, interval)
         self._grace = 2 * interval + self._backoff_cap
-        self._cmd = _client(options, COMMAND_TIMEOUT, f"revurb-{self.node_id}")
-        self._sub = _client(options, None, f"revurb-{self.node_id}-bus")
+        self._sub = connect(options, None, f"revurb-{self.node_id}-bus")
         register = self._cmd.register_script
-        self._connection = register(lua.CONNECTION)
-        self._subscription = register(lua.SUBSCRIPTION)
-        self._member_add = register(lua.MEMBER_ADD)
-        self._member_remove = register(lua.MEMBER_REMOVE)
         self._sweep = register(lua.SWEEP)
         self._leave = register(lua.LEAVE)
         self._reassert = register(lua.REASSERT)
         self._heartbeat = register(lua.HEARTBEAT)
-        self._mirror = Mirror()
         self._outbox = Outbox(options.queue_size)
-        self._state_lock = asyncio.Lock()
         self._flush_allowed = asyncio.Event()
-        self._healthy = False
         self._subscribed = False
         self._listeners_seen = 1
         self._node: Node | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._recovery: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
-        self._index = f"{self.prefix}:index:{self.node_id}"
 
     # Lifecycle
 
@@ -141,7 +105,7 @@ class RedisBackend(Backend):
                 async with self._state_lock:
                     removed = await self._leave(args=[self.prefix, self.node_id])
                 self._announce_removed(removed)
-            except _FAULTS as error:
+            except FAULTS as error:
                 logger.warning("could not remove this node's share from Redis: %s", error)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drained(), STOP_FLUSH_SECONDS)
@@ -151,7 +115,7 @@ class RedisBackend(Backend):
         for client in (self._cmd, self._sub):
             try:
                 await client.aclose()
-            except _FAULTS as error:
+            except FAULTS as error:
                 logger.debug("closing a Redis client failed: %s", error)
 
     async def _drained(self) -> None:
@@ -193,7 +157,7 @@ class RedisBackend(Backend):
                     for payload in batch:
                         pipe.publish(self.prefix, payload)
                     await pipe.execute()
-            except _FAULTS as error:
+            except FAULTS as error:
                 self._failed("publish", error)
                 continue
             self._outbox.done(last)
@@ -210,13 +174,13 @@ class RedisBackend(Backend):
                 async for message in pubsub.listen():
                     if message["type"] == "message":
                         self._receive(message["data"])
-            except _FAULTS as error:
+            except FAULTS as error:
                 self._failed("listener", error)
             finally:
                 self._subscribed = False
                 try:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-                except _FAULTS as error:
+                except FAULTS as error:
                     logger.debug("closing the bus subscription failed: %s", error)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._backoff_cap)
@@ -237,11 +201,7 @@ class RedisBackend(Backend):
 
     def _failed(self, where: str, error: BaseException) -> None:
         self._flush_allowed.clear()
-        if self._healthy:
-            logger.warning(
-                "Redis unreachable (%s: %s): delivering locally, queueing publishes", where, error or "lost"
-            )
-        self._healthy = False
+        super()._failed(where, error)
 
     def _schedule_recovery(self) -> None:
         if self._recovery is None or self._recovery.done():
@@ -264,7 +224,7 @@ class RedisBackend(Backend):
             while listeners < self._listeners_seen and loop.time() < deadline:
                 await asyncio.sleep(0.05)
                 listeners = await self._listeners()
-        except _FAULTS as error:
+        except FAULTS as error:
             self._failed("recovery", error)
             return
         self._listeners_seen = listeners
@@ -287,7 +247,7 @@ class RedisBackend(Backend):
             await asyncio.sleep(self._tick)
             try:
                 await self._beat()
-            except _FAULTS as error:
+            except FAULTS as error:
                 self._failed("heartbeat", error)
             except Exception:
                 logger.exception("heartbeat failed")
@@ -332,155 +292,6 @@ class RedisBackend(Backend):
                 self._node.on_members_changed(app_id, channel, users, [])
 
     # State
-
-    async def _state(self, call: Callable[[], Awaitable[Any]], fallback: int) -> int:
-        """Apply a state change in Redis; while Redis is unreachable, answer from the mirror."""
-        if not self._healthy:
-            return fallback
-        try:
-            return int(await call())
-        except _FAULTS as error:
-            self._failed("state", error)
-            return fallback
-
-    def _key(self, *parts: str) -> str:
-        return ":".join((self.prefix, *parts))
-
-    async def _read(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run a read; None when Redis is unreachable (the caller answers from the mirror)."""
-        if not self._healthy:
-            return None
-        try:
-            return await call()
-        except _FAULTS as error:
-            self._failed("read", error)
-            return None
-
-    async def add_connection(self, app_id: str) -> int:
-        return await self._count_connection(app_id, 1)
-
-    async def remove_connection(self, app_id: str) -> None:
-        await self._count_connection(app_id, -1)
-
-    async def _count_connection(self, app_id: str, delta: int) -> int:
-        async with self._state_lock:
-            local = self._mirror.add_connection(app_id, delta)
-            keys = [self._key("conn", app_id), self._index]
-            entry = frames.dumps(["c", app_id])
-            return await self._state(
-                lambda: self._connection(keys=keys, args=[self.node_id, entry, delta]), local
-            )
-
-    async def connection_count(self, app_id: str) -> int:
-        counts = await self._read(lambda: self._cmd.hvals(self._key("conn", app_id)))
-        if counts is None:
-            return self._mirror.connections.get(app_id, 0)
-        return sum(int(count) for count in counts)
-
-    async def add_subscriber(self, app_id: str, channel: str) -> int:
-        return await self._count_subscriber(app_id, channel, 1)
-
-    async def remove_subscriber(self, app_id: str, channel: str) -> int:
-        return await self._count_subscriber(app_id, channel, -1)
-
-    async def _count_subscriber(self, app_id: str, channel: str, delta: int) -> int:
-        async with self._state_lock:
-            local = self._mirror.add_subscriber(app_id, channel, delta)
-            keys = [self._key("subs", app_id, channel), self._key("channels", app_id), self._index]
-            args: list[str | int] = [self.node_id, frames.dumps(["s", app_id, channel]), delta, channel]
-            return await self._state(lambda: self._subscription(keys=keys, args=args), local)
-
-    async def subscription_count(self, app_id: str, channel: str) -> int:
-        counts = await self._read(lambda: self._cmd.hvals(self._key("subs", app_id, channel)))
-        if counts is None:
-            return self._mirror.subscriptions.get(app_id, {}).get(channel, 0)
-        return sum(int(count) for count in counts)
-
-    async def occupied_channels(self, app_id: str) -> dict[str, int]:
-        names = await self._read(lambda: self._cmd.smembers(self._key("channels", app_id)))
-        if names is None:
-            return dict(self._mirror.subscriptions.get(app_id, {}))
-        names = sorted(names)
-        try:
-            async with self._cmd.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.hvals(self._key("subs", app_id, name))
-                counts = await pipe.execute()
-        except _FAULTS as error:
-            self._failed("read", error)
-            return dict(self._mirror.subscriptions.get(app_id, {}))
-        totals = {name: sum(int(c) for c in values) for name, values in zip(names, counts, strict=True)}
-        return {name: total for name, total in totals.items() if total > 0}
-
-    def _presence_keys(self, app_id: str, channel: str) -> list[str]:
-        base = self._key("presence", app_id, channel)
-        return [f"{base}:users", f"{base}:totals", f"{base}:node:{self.node_id}", self._index]
-
-    async def add_member(self, app_id: str, channel: str, user_id: str, user_info: Any) -> bool:
-        info = frames.dumps(user_info)
-        async with self._state_lock:
-            local = self._mirror.add_member(app_id, channel, user_id, info)
-            args = [frames.dumps(["p", app_id, channel]), user_id, info]
-            keys = self._presence_keys(app_id, channel)
-            return bool(await self._state(lambda: self._member_add(keys=keys, args=args), int(local)))
-
-    async def remove_member(self, app_id: str, channel: str, user_id: str) -> bool:
-        async with self._state_lock:
-            local = self._mirror.remove_member(app_id, channel, user_id)
-            args = [frames.dumps(["p", app_id, channel]), user_id]
-            keys = self._presence_keys(app_id, channel)
-            return bool(await self._state(lambda: self._member_remove(keys=keys, args=args), int(local)))
-
-    async def members(self, app_id: str, channel: str) -> dict[str, Any]:
-        roster = await self._read(lambda: self._cmd.hgetall(self._key("presence", app_id, channel, "users")))
-        if roster is None:
-            return self._mirror.roster(app_id, channel)
-        return {user_id: frames.loads(info) for user_id, info in roster.items()}
-
-    async def cache_put(self, app_id: str, channel: str, frame: str) -> None:
-        ttl_ms = CACHE_TTL_SECONDS * 1000
-        self._mirror.put_cache(app_id, channel, frame, ttl_ms)
-        await self._read(lambda: self._cmd.set(self._key("cache", app_id, channel), frame, px=ttl_ms))
-
-    async def cache_get(self, app_id: str, channel: str) -> CachedEvent | None:
-        key = self._key("cache", app_id, channel)
-        found: tuple[str, int] | None = None
-        if self._healthy:
-            try:
-                async with self._cmd.pipeline(transaction=False) as pipe:
-                    pipe.get(key)
-                    pipe.pttl(key)
-                    frame, ttl_ms = await pipe.execute()
-                found = (frame, int(ttl_ms)) if frame is not None else None
-            except _FAULTS as error:
-                self._failed("read", error)
-                found = self._mirror.get_cache(app_id, channel)
-        else:
-            found = self._mirror.get_cache(app_id, channel)
-        if found is None:
-            return None
-        return {"frame": found[0], "ttl": max(0, found[1] // 1000)}
-
-
-def _client(options: RedisOptions, socket_timeout: float | None, name: str) -> Redis:
-    common: dict[str, Any] = {
-        "decode_responses": True,
-        "socket_connect_timeout": CONNECT_TIMEOUT,
-        "socket_timeout": socket_timeout,
-        # Our own loops reconnect with backoff; redis-py's retries would only hide a fault.
-        "retry": Retry(NoBackoff(), 0),
-        "client_name": name,
-    }
-    if options.url:
-        return Redis.from_url(options.url, **common)
-    return Redis(
-        host=options.host,
-        port=options.port,
-        username=options.username,
-        password=options.password,
-        db=options.db,
-        **common,
-    )
 
 
 def _now_ms() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -14,13 +14,14 @@ from tests.support.pusher_socket import PusherSocket
 from tests.support.servers import RedisServer, RunningServer
 
 #: Short heartbeats so liveness tests finish quickly; a dead node is swept within two of them.
-HEARTBEAT = 1.0
+HEARTBEAT = 2.0
 StartCluster = Callable[..., list[RunningServer]]
 
 
 @pytest.fixture
-def cluster(start_server: Callable[..., RunningServer], redis_server: RedisServer) -> StartCluster:
+def cluster(start_server: Callable[..., RunningServer], redis_server: RedisServer) -> Iterator[StartCluster]:
     """Start `nodes` servers with scaling on, sharing a Redis key prefix no other test uses."""
+    started: list[RunningServer] = []
 
     def start(nodes: int = 3, env: Mapping[str, str] | None = None) -> list[RunningServer]:
         shared = {
@@ -30,9 +31,14 @@ def cluster(start_server: Callable[..., RunningServer], redis_server: RedisServe
             "REVERB_SCALING_HEARTBEAT_INTERVAL": str(HEARTBEAT),
             **(env or {}),
         }
-        return [start_server(env=shared) for _ in range(nodes)]
+        started.extend(start_server(env=shared) for _ in range(nodes))
+        return started[-nodes:]
 
-    return start
+    yield start
+    # Shown by pytest only when the test failed: what each node logged beyond the banner.
+    for i, node in enumerate(started):
+        notes = [line for line in node.output().splitlines() if " WARNING " in line or " ERROR " in line]
+        print(f"node {i} (port {node.port}):", *notes[-20:], sep="\n  ")
 
 
 @pytest.fixture
