@@ -35,6 +35,8 @@ class SignedRequest:
     path: str
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
+    #: The paths the server accepts a signature over (two behind a path prefix).
+    accepted: list[str] = field(default_factory=list)
 
 
 def signed(
@@ -58,7 +60,8 @@ def signed(
 
 def check(request: SignedRequest, paths: list[str] | None = None) -> ApiError | None:
     try:
-        verify(APP, request.method, paths or [request.path], request.params, request.body, now=NOW)
+        accepted = paths or request.accepted or [request.path]
+        verify(APP, request.method, accepted, request.params, request.body, now=NOW)
     except ApiError as error:
         return error
     return None
@@ -212,9 +215,19 @@ def requests_and_corruptions(draw: st.DrawFn) -> tuple[SignedRequest, str]:
         secret = draw(st.text(min_size=1, max_size=20).filter(lambda s: s != APP.secret))
     elif corruption == "wrong_key":
         key = draw(st.text(min_size=0, max_size=20).filter(lambda k: k != APP.key))
+    # Behind a proxy that keeps a prefix the server accepts either path; the SDK signs one of them.
+    accepted = [path, f"/ws{path}"] if draw(st.booleans()) else [path]
     request = signed(
-        method, path, body, extra, key=key, secret=secret, timestamp=timestamp, md5_when_empty=md5_when_empty
+        method,
+        draw(st.sampled_from(accepted)),
+        body,
+        extra,
+        key=key,
+        secret=secret,
+        timestamp=timestamp,
+        md5_when_empty=md5_when_empty,
     )
+    request.accepted = accepted
     params = request.params
     if corruption == "tampered_body":
         request.body = draw(st.binary(max_size=64).filter(lambda b: b != body))
@@ -225,7 +238,8 @@ def requests_and_corruptions(draw: st.DrawFn) -> tuple[SignedRequest, str]:
     elif corruption == "tampered_method":
         request.method = "POST" if method == "GET" else "GET"
     elif corruption == "tampered_path":
-        request.path = path + draw(st.sampled_from(["x", "/", "/users"]))
+        suffix = draw(st.sampled_from(["x", "/", "/users"]))
+        request.accepted = [accepted_path + suffix for accepted_path in accepted]
     elif corruption == "dropped_param":
         del params[draw(st.sampled_from(sorted(params)))]
     elif corruption == "added_param":
