@@ -1,0 +1,165 @@
+"""The Redis backend in process, against a real redis-server: queue bound, re-assert, tombstones."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from revurb.scaling import lua
+from revurb.scaling.base import BusMessage
+from revurb.scaling.redis import RedisBackend, RedisOptions
+from tests.support.pusher_socket import unique
+from tests.support.servers import RedisServer, free_port
+
+HEARTBEAT = 0.4
+
+
+class RecordingNode:
+    """Stands in for the registry: records what the backend hands it."""
+
+    def __init__(self) -> None:
+        self.messages: list[BusMessage] = []
+        self.changes: list[tuple[str, str, dict[str, Any], list[str]]] = []
+
+    def on_bus_message(self, message: BusMessage) -> None:
+        self.messages.append(message)
+
+    def on_members_changed(
+        self, app_id: str, channel: str, added: dict[str, Any], removed: list[str]
+    ) -> None:
+        self.changes.append((app_id, channel, added, removed))
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, free to stop and flush."""
+    server = RedisServer(port=free_port(), directory=tempfile.mkdtemp(prefix="revurb-redis-"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def backends(private_redis: RedisServer) -> AsyncIterator[Callable[..., Awaitable[tuple[Any, ...]]]]:
+    started: list[RedisBackend] = []
+    prefix = unique("revurb-unit-")
+
+    async def start(count: int, **options: Any) -> tuple[Any, ...]:
+        pairs = []
+        for _ in range(count):
+            backend = RedisBackend(
+                RedisOptions(url=private_redis.url, prefix=prefix, heartbeat_interval=HEARTBEAT, **options)
+            )
+            node = RecordingNode()
+            await backend.start(node)
+            started.append(backend)
+            pairs.append((backend, node))
+        return tuple(pairs)
+
+    yield start
+    for backend in started:
+        await backend.stop()
+
+
+async def _until(check: Callable[[], Any], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.02)
+
+
+def _event(n: int) -> BusMessage:
+    return {"type": "event", "app": "1", "channel": "news", "frame": f'{{"n":{n}}}'}
+
+
+async def test_outage_queue_keeps_the_newest_in_order(backends: Any, private_redis: RedisServer) -> None:
+    (a, _), (b, b_node) = await backends(2, queue_size=5)
+    a.publish(_event(0))
+    await _until(lambda: len(b_node.messages) == 1)
+    await asyncio.sleep(HEARTBEAT)  # a has seen both listeners
+    private_redis.stop()
+    await _until(lambda: a.health().get("health") == "DEGRADED")
+    for n in range(1, 9):
+        a.publish(_event(n))
+    assert a.health()["scaling"]["queued"] == 5
+    assert a.health()["scaling"]["dropped"] == 3
+    private_redis.start()
+    await _until(lambda: len(b_node.messages) == 6, timeout=10)
+    assert [message["frame"] for message in b_node.messages] == [f'{{"n":{n}}}' for n in (0, 4, 5, 6, 7, 8)]
+    assert b_node.messages[1] == {
+        "type": "event",
+        "app": "1",
+        "channel": "news",
+        "frame": '{"n":4}',
+        "node": a.node_id,
+    }
+    await _until(lambda: a.health().get("health") is None)
+    assert a.health()["scaling"]["queued"] == 0
+
+
+async def test_state_is_reasserted_after_redis_loses_it(backends: Any, private_redis: RedisServer) -> None:
+    (a, a_node), (b, b_node) = await backends(2)
+    assert await a.add_connection("1") == 1
+    assert await b.add_connection("1") == 2
+    assert await a.add_subscriber("1", "presence-room") == 1
+    assert await a.add_member("1", "presence-room", "u1", {"name": "U1"}) is True
+    assert await b.add_subscriber("1", "presence-room") == 2
+    assert await b.add_member("1", "presence-room", "u1", {"name": "U1"}) is False
+    await a.cache_put("1", "cache-x", '{"event":"e"}')
+
+    private_redis.flush()
+    assert await b.connection_count("1") == 0
+
+    async def whole() -> bool:
+        return (
+            await b.connection_count("1") == 2
+            and await b.occupied_channels("1") == {"presence-room": 2}
+            and await a.members("1", "presence-room") == {"u1": {"name": "U1"}}
+            and (await b.cache_get("1", "cache-x") or {}).get("frame") == '{"event":"e"}'
+        )
+
+    async with asyncio.timeout(3 * HEARTBEAT + 2):
+        while not await whole():
+            await asyncio.sleep(0.05)
+    assert a_node.changes == [] and b_node.changes == []  # nobody left or joined
+    assert await a.remove_member("1", "presence-room", "u1") is False
+    assert await b.remove_member("1", "presence-room", "u1") is True
+
+
+async def test_a_node_declared_dead_announces_its_users_again(
+    backends: Any, private_redis: RedisServer
+) -> None:
+    (a, a_node), (b, _) = await backends(2)
+    assert await a.add_member("1", "presence-room", "u1", {"name": "U1"}) is True
+    assert await a.add_subscriber("1", "presence-room") == 1
+    client = aioredis.Redis.from_url(private_redis.url, decode_responses=True)
+    try:
+        async with client.pipeline(transaction=True) as pipe:  # as if a's heartbeat had lapsed
+            pipe.delete(f"{a.prefix}:node:{a.node_id}")
+            pipe.eval(lua.SWEEP, 0, a.prefix, a.node_id, 60)
+            _, removed = await pipe.execute()
+    finally:
+        await client.aclose()
+    assert removed == ["1", "presence-room", "u1"]
+    assert await b.members("1", "presence-room") == {}
+    await _until(lambda: a_node.changes != [], timeout=3 * HEARTBEAT + 2)
+    assert a_node.changes == [("1", "presence-room", {"u1": {"name": "U1"}}, [])]
+    assert await b.members("1", "presence-room") == {"u1": {"name": "U1"}}
+    assert await b.subscription_count("1", "presence-room") == 1
+
+
+async def test_a_dead_node_is_swept_by_a_live_one(backends: Any) -> None:
+    (a, _), (b, b_node) = await backends(2)
+    await a.add_member("1", "presence-room", "u1", {"name": "U1"})
+    await b.add_member("1", "presence-room", "u2", {"name": "U2"})
+    await a.add_connection("1")
+    for task in list(a._tasks):  # a stops beating without leaving, as if killed
+        task.cancel()
+    await _until(lambda: b_node.changes != [], timeout=2 * HEARTBEAT + 1)
+    assert b_node.changes == [("1", "presence-room", {}, ["u1"])]
+    assert await b.members("1", "presence-room") == {"u2": {"name": "U2"}}
+    assert await b.connection_count("1") == 0
