@@ -10,12 +10,18 @@ from revurb.apps import App
 from revurb.protocol import codes
 from revurb.protocol.codes import ErrorCode
 from revurb.protocol.connection import Connection
-from revurb.server.framing import encode_text
-from revurb.server.protocol import RevurbWebSocketProtocol
 from revurb.server.types import Send
 
 logger = logging.getLogger("revurb.connection")
 frames_logger = logging.getLogger("revurb.frames")
+
+
+def too_big(data: str | bytes, limit: int) -> bool:
+    """Whether a client frame is over the app's `max_message_size` (in bytes)."""
+    if len(data) <= limit // 4:
+        return False
+    size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
+    return size > limit
 
 
 class ASGIConnection(Connection):
@@ -92,39 +98,3 @@ class ASGIConnection(Connection):
         """Wait until everything queued so far has been handed to the server."""
         while self._writer is not None:
             await asyncio.shield(self._writer)
-
-
-class FastConnection(Connection):
-    """A `Connection` on Revurb's own uvicorn protocol: frames go straight to the transport.
-
-    A broadcast frames its payload once (`prepare`) and every subscriber gets the same bytes. The
-    transport's write buffer is the only output buffer; over the cap, the socket is closed (4100).
-    """
-
-    __slots__ = ("_protocol", "_max_pending")
-
-    @staticmethod
-    def prepare(frame: str) -> bytes:
-        return encode_text(frame)
-
-    def __init__(self, app: App, protocol: RevurbWebSocketProtocol, max_pending: int) -> None:
-        super().__init__(app)
-        self._protocol = protocol
-        self._max_pending = max_pending
-
-    def send(self, frame: str) -> None:
-        self.send_prepared(encode_text(frame))
-
-    def send_prepared(self, prepared: bytes) -> None:
-        protocol = self._protocol
-        protocol.write(prepared)
-        if protocol.buffered() > self._max_pending and not protocol.close_sent:
-            logger.warning("closing socket %s: output backlog over the cap", self.socket_id)
-            protocol.close(ErrorCode.OVER_CAPACITY, codes.SLOW_CONSUMER)
-
-    def close(self, code: int, reason: str = "") -> None:
-        self._protocol.close(code, reason)
-
-    async def flush(self) -> None:
-        """Writes are handed to the transport at once: nothing to wait for."""
-        return None

@@ -12,8 +12,9 @@ from revurb.protocol import codes, frames
 from revurb.protocol.codes import CLOSE_MESSAGE_TOO_BIG, ErrorCode
 from revurb.protocol.errors import PusherError
 from revurb.protocol.server import PusherServer
-from revurb.server.connection import ASGIConnection, FastConnection
-from revurb.server.protocol import FASTPATH
+from revurb.server.connection import ASGIConnection, too_big
+from revurb.server.fastpath import FastConnection
+from revurb.server.protocol import FASTPATH, RevurbWebSocketProtocol
 from revurb.server.types import Receive, Scope, Send
 
 logger = logging.getLogger("revurb.server")
@@ -65,9 +66,13 @@ class PusherEndpoint:
             await send({"type": "websocket.send", "text": frames.error(failure.code, failure.message)})
             await send({"type": "websocket.close", "code": failure.code, "reason": failure.message})
             return
-        connection = self._connection(scope, app, send)
         # Nothing reads the request headers again; an idle socket should not keep them.
         scope["headers"] = ()
+        protocol = scope.get("extensions", {}).get(FASTPATH)
+        if protocol is not None and not self.settings.debug:  # --debug logs frames: ASGI path
+            await self._serve_fast(protocol, app)
+            return
+        connection = ASGIConnection(app, send, self.settings.max_pending_output, debug=self.settings.debug)
         if not await self.server.open(connection):
             await connection.flush()
             return
@@ -76,15 +81,14 @@ class PusherEndpoint:
         finally:
             await self.server.close(connection)
 
-    def _connection(self, scope: Scope, app: App, send: Send) -> ASGIConnection | FastConnection:
-        settings = self.settings
-        protocol = scope.get("extensions", {}).get(FASTPATH)
-        if protocol is None or settings.debug:  # --debug logs each frame, so it takes the ASGI path
-            return ASGIConnection(app, send, settings.max_pending_output, debug=settings.debug)
-        connection = FastConnection(app, protocol, settings.max_pending_output)
+    async def _serve_fast(self, protocol: RevurbWebSocketProtocol, app: App) -> None:
+        """Attach the socket to a `FastConnection` and return: no task stays behind per socket."""
+        connection = FastConnection(app, protocol, self.server, self.settings.max_pending_output)
+        if not await self.server.open(connection):
+            return
         shutting_down = PusherError(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN, True)
         protocol.on_shutdown = lambda: self.server.fail(connection, shutting_down)
-        return connection
+        protocol.attach(connection)
 
     def _admission_error(self, scope: Scope, app: App | None) -> PusherError | None:
         if app is None:
@@ -98,7 +102,7 @@ class PusherEndpoint:
             return PusherError(ErrorCode.UNAUTHORIZED, codes.ORIGIN_NOT_ALLOWED, True)
         return protocol_error(scope.get("query_string", b""))
 
-    async def _receive_loop(self, connection: ASGIConnection | FastConnection, receive: Receive) -> None:
+    async def _receive_loop(self, connection: ASGIConnection, receive: Receive) -> None:
         limit = connection.app.max_message_size
         debug = self.settings.debug
         while True:
@@ -110,8 +114,7 @@ class PusherEndpoint:
                 data = message.get("bytes") or b""
             if debug:
                 frames_logger.info("%s -> %s", connection.socket_id, data)
-            size = len(data) if isinstance(data, bytes) or data.isascii() else len(data.encode())
-            if size > limit:
+            if too_big(data, limit):
                 connection.close(CLOSE_MESSAGE_TOO_BIG, "Message too big")
                 continue
             await self.server.message(connection, data)

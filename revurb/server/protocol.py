@@ -13,7 +13,7 @@ import asyncio
 import base64
 import hashlib
 import logging
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from uvicorn.config import Config
@@ -45,6 +45,14 @@ _SHUTDOWN_CODE = 1012
 _INBOX_HIGH_WATER = 64
 
 
+class FrameHandler(Protocol):
+    """Takes a socket's messages once the app has attached it (see `attach`)."""
+
+    def on_message(self, data: str | bytes) -> None: ...
+
+    def on_disconnect(self) -> None: ...
+
+
 class RevurbWebSocketProtocol(asyncio.Protocol):
     """One upgraded connection: handshake, frame parsing, and ASGI `receive`/`send` for the app."""
 
@@ -67,6 +75,7 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         "fragments",
         "fragment_opcode",
         "on_shutdown",
+        "handler",
         "_accept_key",
     )
 
@@ -98,6 +107,7 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         self.fragment_opcode = 0
         #: Set by the app: called instead of a plain 1012 close when the server shuts down.
         self.on_shutdown: Any = None
+        self.handler: FrameHandler | None = None
         self._accept_key = b""
 
     # asyncio.Protocol
@@ -117,7 +127,7 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         self.reader = None
 
     def data_received(self, data: bytes) -> None:
-        if self.scope is None:
+        if self.scope is None and not self.accepted:
             self._handshake(data)
             return
         reader = self.reader
@@ -208,6 +218,10 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
     async def _run_asgi(self) -> None:
         try:
             await self.config.loaded_app(self.scope, self.receive, self.send)
+            if self.handler is not None:
+                # The app attached a handler and returned: the socket lives on without its task.
+                self.scope = None
+                return
         except Exception:
             logger.exception("exception in the WebSocket application")
             if not self.accepted and self.transport is not None:
@@ -234,6 +248,13 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         return message
 
     def _deliver(self, message: Message) -> None:
+        handler = self.handler
+        if handler is not None:
+            if message["type"] == "websocket.disconnect":
+                handler.on_disconnect()
+            else:
+                handler.on_message(message.get("text") or message.get("bytes") or b"")
+            return
         self.inbox.append(message)
         waiter = self.waiter
         if waiter is not None:
@@ -285,6 +306,31 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
 
     # The fast path: used by the app for frames encoded once and written to many sockets
 
+    def attach(self, handler: FrameHandler) -> None:
+        """From now on hand this socket's messages to `handler` instead of ASGI `receive`.
+
+        The app's task may then return and the socket stays open: an idle socket keeps no task,
+        no coroutine frames and no scope.
+        """
+        self.handler = handler
+        pending, self.inbox = self.inbox, []
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        for message in pending:
+            self._deliver(message)
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket until `resume_reading` (backpressure from the handler)."""
+        if not self.paused and self.transport is not None and not self.disconnected:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.paused and self.transport is not None and not self.disconnected:
+            self.paused = False
+            self.transport.resume_reading()
+
     def write(self, frame: bytes) -> None:
         """Write an already-encoded frame; dropped once the socket is closing."""
         transport = self.transport
@@ -330,14 +376,19 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
             self._on_close(payload)
 
     def _message(self, opcode: int, payload: bytes) -> None:
+        data: str | bytes = payload
         if opcode == OP_TEXT:
             try:
-                text = payload.decode()
+                data = payload.decode()
             except UnicodeDecodeError:
                 raise FrameError(1007, "Invalid UTF-8") from None
-            self._deliver({"type": "websocket.receive", "text": text})
+        handler = self.handler
+        if handler is not None:
+            handler.on_message(data)
+        elif opcode == OP_TEXT:
+            self._deliver({"type": "websocket.receive", "text": data})
         else:
-            self._deliver({"type": "websocket.receive", "bytes": payload})
+            self._deliver({"type": "websocket.receive", "bytes": data})
 
     def _on_close(self, payload: bytes) -> None:
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
