@@ -16,7 +16,7 @@ from bench import servers
 from bench.driver import LoadGen
 from bench.report import Column
 from bench.servers import Server
-from bench.system import cpu_seconds, rss_bytes
+from bench.system import cpu_seconds, rss_bytes, run_queue_wait_seconds
 
 MB = 2**20
 
@@ -65,11 +65,13 @@ def run_once(server: Server, case: Case, profile: Path | None = None) -> dict[st
             cpu_seconds(generator.pid),
             time.monotonic(),
         )
+        server_wait = run_queue_wait_seconds(server.pid)
         profiler = _profiler(server.pid, profile) if profile is not None else None
         generator.go()
         result = generator.expect("result", case.result_timeout)
         wall = time.monotonic() - started
         server_cpu = cpu_seconds(server.pid) - server_cpu
+        server_wait = run_queue_wait_seconds(server.pid) - server_wait
         generator_cpu = cpu_seconds(generator.pid) - generator_cpu
         if profiler is not None:
             profiler.send_signal(2)  # SIGINT: py-spy writes what it has and exits
@@ -83,6 +85,8 @@ def run_once(server: Server, case: Case, profile: Path | None = None) -> dict[st
     result["server"] = {
         "cpu_s": server_cpu,
         "cpu_pct": 100 * server_cpu / wall,
+        # Runnable but not running (another process had the core): how starved the server was.
+        "run_queue_wait_pct": 100 * server_wait / wall,
         "rss_idle_mb": rss_idle / MB,
         "rss_loaded_mb": rss_loaded / MB,
     }
@@ -200,6 +204,7 @@ SCENARIOS: dict[str, tuple[Callable[[argparse.Namespace], list[Case]], list[Colu
             ("lost", "lost", ".0f"),
             ("errors", "errors", ".0f"),
             ("server cpu %", "server.cpu_pct", ".0f"),
+            ("server waits %", "server.run_queue_wait_pct", ".0f"),
             ("deliv/server cpu-s", "deliveries_per_server_cpu_s", ",.0f"),
             ("loadgen cpu %", "loadgen.cpu_pct", ".0f"),
         ],
@@ -214,6 +219,7 @@ SCENARIOS: dict[str, tuple[Callable[[argparse.Namespace], list[Case]], list[Colu
             ("steady lost", "steady_lost", ".0f"),
             ("churn cycles", "churn_cycles", ".0f"),
             ("server cpu %", "server.cpu_pct", ".0f"),
+            ("server waits %", "server.run_queue_wait_pct", ".0f"),
         ],
     ),
     "memory": (
@@ -234,6 +240,7 @@ SCENARIOS: dict[str, tuple[Callable[[argparse.Namespace], list[Case]], list[Colu
             ("failed", "triggers_failed", ".0f"),
             ("lost", "lost", ".0f"),
             ("server cpu %", "server.cpu_pct", ".0f"),
+            ("server waits %", "server.run_queue_wait_pct", ".0f"),
             ("trig/server cpu-s", "triggers_per_server_cpu_s", ",.0f"),
             ("loadgen cpu %", "loadgen.cpu_pct", ".0f"),
         ],
@@ -246,6 +253,7 @@ SCENARIOS: dict[str, tuple[Callable[[argparse.Namespace], list[Case]], list[Colu
             ("p99 ms", "connect_latency.p99_ms", ".2f"),
             ("failures", "failures", ".0f"),
             ("server cpu %", "server.cpu_pct", ".0f"),
+            ("server waits %", "server.run_queue_wait_pct", ".0f"),
             ("loadgen cpu %", "loadgen.cpu_pct", ".0f"),
         ],
     ),

@@ -24,6 +24,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def run_queue_wait_seconds(pid: int) -> float:
+    """Time the process's main thread has spent runnable but waiting for a CPU (/proc/PID/schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of a process (/proc/PID/statm, in pages)."""
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
