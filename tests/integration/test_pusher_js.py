@@ -126,6 +126,17 @@ async def test_presence_members_join_and_leave(node_driver: NodeDriver, server: 
         "me": {"id": "1", "info": {"name": "Alice"}},
         "members": {"1": {"name": "Alice"}},
     }
+    await node_driver.expect(
+        {
+            "type": "message",
+            "client": "alice",
+            "message": {
+                "event": "pusher_internal:subscription_succeeded",
+                "channel": channel,
+                "data": {"presence": {"count": 1, "ids": ["1"], "hash": {"1": {"name": "Alice"}}}},
+            },
+        }
+    )
 
     assert (await node_driver.subscribe("bob", channel))["subscribed"] is True
     added = await node_driver.expect(channel_event("alice", channel, "pusher:member_added"))
@@ -350,9 +361,12 @@ async def test_terminate_user_connections_closes_the_users_sockets(
     reply = await node_driver.rest(server, "terminateUserConnections", user_id)
     assert (reply["status"], reply["body"]) == (200, {})
 
-    await node_driver.expect({"type": "closed", "client": "target"})
-    await node_driver.expect({"type": "state", "client": "target", "previous": "connected"})
-    await node_driver.assert_none({"type": "closed", "client": "bystander"})
+    closed = await node_driver.expect({"type": "closed", "client": "target"})
+    # A 4000-4099 code: pusher-js must not reconnect the terminated user on its own.
+    assert 4000 < closed["code"] < 4100, closed
+    await node_driver.expect({"type": "state", "client": "target", "current": "disconnected"})
+    await node_driver.assert_none({"type": "state", "client": "target", "current": "connecting"}, 1.5)
+    await node_driver.assert_none({"type": "closed", "client": "bystander"}, 0.1)
 
 
 @pytest.mark.parametrize("prefix", ["private-", "presence-", "private-encrypted-"])
@@ -492,6 +506,8 @@ async def test_unknown_app_key_is_refused_without_reconnecting(
             "data": {"code": 4001, "message": "Application does not exist"},
         },
     }
+    closed = await node_driver.expect({"type": "closed", "client": "a"})
+    assert (closed["code"], closed["reason"]) == (4001, "Application does not exist")
     await node_driver.expect({"type": "state", "client": "a", "current": "disconnected"})
     await node_driver.assert_none({"type": "state", "client": "a", "current": "connecting"}, 1.5)
 
