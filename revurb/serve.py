@@ -51,11 +51,13 @@ def check_tls(settings: Settings) -> None:
         return
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        context.load_cert_chain(tls.cert, tls.key, tls.passphrase)
+        # Without a passphrase, OpenSSL would prompt on the terminal for an encrypted key: fail instead.
+        context.load_cert_chain(tls.cert, tls.key, tls.passphrase if tls.passphrase is not None else "")
     except (ssl.SSLError, OSError) as error:
         raise ConfigError(
             f"servers.reverb.options.tls: cannot load the certificate {tls.cert} "
-            f"with key {tls.key or '(in the certificate file)'}: {error}"
+            f"with key {tls.key or '(in the certificate file)'} ({error}); check that they are PEM files "
+            "that match and that the passphrase (REVERB_TLS_PASSPHRASE, --tls-passphrase) is right"
         ) from None
 
 
