@@ -121,6 +121,7 @@ def fanout(args: argparse.Namespace) -> list[Case]:
                 "publishers": args.publishers,
                 "seconds": args.seconds or 10,
                 "maxLag": args.max_lag,
+                "viaWs": args.via_ws,
                 "concurrency": 100,
             },
             ready_timeout=60 + n / 50,
