@@ -13,6 +13,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import weakref
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -43,6 +44,42 @@ _FAIL_TIMEOUT = 0.5
 _SHUTDOWN_CODE = 1012
 #: Frames waiting for the app before reading from the socket pauses.
 _INBOX_HIGH_WATER = 64
+
+
+class WriteCoalescer:
+    """Joins the frames written to one socket during a loop iteration into a single write.
+
+    A burst of broadcasts then costs each socket one system call instead of one per event. The
+    flush runs as the loop's next callback, so nothing waits longer than the current iteration.
+    """
+
+    __slots__ = ("loop", "dirty")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.dirty: list[RevurbWebSocketProtocol] = []
+
+    def add(self, protocol: RevurbWebSocketProtocol) -> None:
+        self.dirty.append(protocol)
+        if len(self.dirty) == 1:
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        dirty, self.dirty = self.dirty, []
+        for protocol in dirty:
+            protocol.flush()
+
+
+_coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteCoalescer] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def coalescer_for(loop: asyncio.AbstractEventLoop) -> WriteCoalescer:
+    coalescer = _coalescers.get(loop)
+    if coalescer is None:
+        coalescer = _coalescers[loop] = WriteCoalescer(loop)
+    return coalescer
 
 
 class FrameHandler(Protocol):
@@ -76,6 +113,8 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         "fragment_opcode",
         "on_shutdown",
         "handler",
+        "pending",
+        "coalescer",
         "_accept_key",
     )
 
@@ -108,6 +147,9 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         #: Set by the app: called instead of a plain 1012 close when the server shuts down.
         self.on_shutdown: Any = None
         self.handler: FrameHandler | None = None
+        #: Frames written during this loop iteration, joined into one write by the coalescer.
+        self.pending: list[bytes] | None = None
+        self.coalescer = coalescer_for(self.loop)
         self._accept_key = b""
 
     # asyncio.Protocol
@@ -202,6 +244,8 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
             "extensions": {FASTPATH: self},
         }
         self._accept_key = key
+        # Frames a client sends before our 101 are kept for the app, not dropped.
+        self.reader = FrameReader(self.config.ws_max_size)
         self._deliver({"type": "websocket.connect"})
         task = self.loop.create_task(self._run_asgi())
         self.tasks.add(task)
@@ -301,7 +345,6 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         for name, value in message.get("headers") or ():
             lines.append(bytes(name) + b": " + bytes(value))
         self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n")
-        self.reader = FrameReader(self.config.ws_max_size)
         self._accept_key = b""
 
     # The fast path: used by the app for frames encoded once and written to many sockets
@@ -332,10 +375,25 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def write(self, frame: bytes) -> None:
-        """Write an already-encoded frame; dropped once the socket is closing."""
+        """Write an already-encoded frame (at the end of this loop iteration); dropped once closing."""
+        if self.close_sent or self.disconnected or self.transport is None:
+            return
+        pending = self.pending
+        if pending is None:
+            self.pending = [frame]
+            self.coalescer.add(self)
+        else:
+            pending.append(frame)
+
+    def flush(self) -> None:
+        """Hand what was written this iteration to the transport, in one write."""
+        pending = self.pending
+        if pending is None:
+            return
+        self.pending = None
         transport = self.transport
-        if transport is not None and not self.close_sent and not self.disconnected:
-            transport.write(frame)
+        if transport is not None and not self.disconnected:
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the kernel."""
@@ -346,6 +404,7 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         """Send a close frame and drop the TCP connection if the peer does not answer in time."""
         if self.close_sent or self.transport is None:
             return
+        self.flush()
         self.close_sent = True
         if not self.disconnected:
             self.transport.write(close_frame(code, reason))
@@ -393,6 +452,7 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
     def _on_close(self, payload: bytes) -> None:
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
         if not self.close_sent and self.transport is not None:
+            self.flush()
             self.close_sent = True
             self.transport.write(close_frame(1000 if code == 1005 else code, ""))
         self.disconnected = True
