@@ -36,6 +36,8 @@ PUBLISH_BATCH = 256
 TOMBSTONE_SECONDS = 3600
 #: How long `stop()` waits for queued publishes (member_removed of the last sockets) to go out.
 STOP_FLUSH_SECONDS = 2.0
+#: How long start-up waits for Redis before serving degraded.
+START_WAIT_SECONDS = 5.0
 
 
 def backend_from_settings(settings: Settings) -> RedisBackend:
@@ -90,7 +92,7 @@ class RedisBackend(RedisState):
         self._spawn(self._heartbeat_forever())
         # Serve with the cluster view from the first request if Redis is there; degraded if not.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._flush_allowed.wait(), self._grace)
+            await asyncio.wait_for(self._flush_allowed.wait(), min(self._grace, START_WAIT_SECONDS))
         if not self._healthy:
             logger.warning("Redis is unreachable at start: serving this node alone until it is back")
 
@@ -112,6 +114,7 @@ class RedisBackend(RedisState):
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._healthy = False  # sockets still closing after this are this node's business only
         for client in (self._cmd, self._sub):
             try:
                 await client.aclose()
@@ -160,6 +163,9 @@ class RedisBackend(RedisState):
             except FAULTS as error:
                 self._failed("publish", error)
                 continue
+            except Exception:
+                # Not a connection fault: retrying would fail the same way, so drop the batch.
+                logger.exception("could not publish %d bus messages: dropped", len(batch))
             self._outbox.done(last)
 
     async def _listen_forever(self) -> None:
@@ -176,6 +182,9 @@ class RedisBackend(RedisState):
                         self._receive(message["data"])
             except FAULTS as error:
                 self._failed("listener", error)
+            except Exception:
+                logger.exception("bus listener failed")
+                self._failed("listener", RuntimeError("listener failed"))
             finally:
                 self._subscribed = False
                 try:
@@ -226,6 +235,9 @@ class RedisBackend(RedisState):
                 listeners = await self._listeners()
         except FAULTS as error:
             self._failed("recovery", error)
+            return
+        except Exception:
+            logger.exception("re-asserting this node's share failed")
             return
         self._listeners_seen = listeners
         dropped = self._outbox.take_dropped()
