@@ -17,6 +17,8 @@ import WebSocket from "ws";
 const config = JSON.parse(process.argv[2] ?? "{}");
 const HOST = config.host ?? "127.0.0.1";
 const PORT = config.port;
+// Where triggers go; another node than the subscribers' in the cluster scenario (bench/cluster.py).
+const PUBLISH_PORT = config.publishPort ?? PORT;
 const APP_ID = String(config.appId);
 const KEY = config.key;
 const SECRET = config.secret;
@@ -288,7 +290,7 @@ class HttpConnection {
   }
   connect() {
     return new Promise((resolve, reject) => {
-      const socket = net.createConnection({ host: HOST, port: PORT, noDelay: true });
+      const socket = net.createConnection({ host: HOST, port: PUBLISH_PORT, noDelay: true });
       socket.once("connect", () => {
         socket.off("error", reject);
         resolve();
