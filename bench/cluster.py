@@ -1,0 +1,274 @@
+"""`bench/run cluster`: two Revurb nodes sharing one redis-server on this machine.
+
+Measures, for events triggered over the HTTP API of node A and received by WebSocket subscribers:
+- latency: one event at a time (paced, one subscriber, from this process): trigger sent -> frame
+  received, p50/p99;
+- fanout: the lean Node generator of `bench/run fanout` with its subscribers on one node and its
+  signed triggers sent to node A, as fast as the lag brake allows: triggers/s, deliveries/s,
+  latency under load, lost deliveries, and deliveries per CPU-second of both nodes plus Redis.
+Each is run with the subscribers on node B (cross-node: A -> Redis -> B) and on node A (the same
+node, with scaling on, for reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import hashlib
+import hmac
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from bench import report, system
+from bench.driver import LoadGen, ensure_installed, find_node
+from bench.servers import APP_ID, APP_KEY, APP_SECRET, RevurbLauncher, Server
+
+RESULTS = system.ROOT / "bench" / "results"
+CHANNEL = "bench-cluster"
+COLUMNS: list[report.Column] = [
+    ("p50 ms", "latency.p50_ms", ".2f"),
+    ("p99 ms", "latency.p99_ms", ".2f"),
+    ("triggers/s", "fanout.triggers_per_s", ".0f"),
+    ("deliveries/s", "fanout.deliveries_per_s", ".0f"),
+    ("load p50 ms", "fanout.latency.p50_ms", ".1f"),
+    ("load p99 ms", "fanout.latency.p99_ms", ".1f"),
+    ("lost", "fanout.lost", ".0f"),
+    ("deliv/cpu-s", "fanout.deliveries_per_server_cpu_s", ".0f"),
+]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run cluster", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported")
+    parser.add_argument("--latency-events", type=int, default=500, help="paced events for latency")
+    parser.add_argument("--rate", type=float, default=200.0, help="latency: events per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="fanout: measured time")
+    parser.add_argument("--subscribers", type=int, default=1000, help="fanout: subscribers")
+    parser.add_argument("--publishers", type=int, default=8, help="fanout: concurrent triggers")
+    parser.add_argument(
+        "--max-lag", type=int, default=5, help="fanout: events in flight before publishers pause"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON result is written")
+    parser.add_argument("--note", default="", help="free text stored with the result")
+    return parser.parse_args(argv)
+
+
+class Redis:
+    """A private redis-server without persistence."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed")
+        self.port = system.free_port()
+        self.dir = tempfile.mkdtemp(prefix="revurb-bench-redis-")
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [binary, *args, "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _signed(path: str, body: bytes) -> dict[str, str]:
+    query = {
+        "auth_key": APP_KEY,
+        "auth_timestamp": str(int(time.time())),
+        "auth_version": "1.0",
+        "body_md5": hashlib.md5(body).hexdigest(),
+    }
+    string = "&".join(f"{k}={v}" for k, v in sorted(query.items()))
+    signature = hmac.new(APP_SECRET.encode(), f"POST\n{path}\n{string}".encode(), hashlib.sha256)
+    return {**query, "auth_signature": signature.hexdigest()}
+
+
+class Publisher:
+    """Triggers events on one node over keep-alive HTTP connections."""
+
+    def __init__(self, node: Server, connections: int) -> None:
+        self.path = f"/apps/{APP_ID}/events"
+        self.url = f"http://127.0.0.1:{node.port}{self.path}"
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self.http = httpx.AsyncClient(limits=limits, timeout=10)
+
+    async def trigger(self, data: str) -> None:
+        body = report.dumps({"name": "tick", "channels": [CHANNEL], "data": data}).encode()
+        response = await self.http.post(
+            self.url,
+            content=body,
+            params=_signed(self.path, body),
+            headers={"content-type": "application/json"},
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"trigger failed: {response.status_code} {response.text}")
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+async def _subscribe(node: Server, count: int) -> list[Any]:
+    sockets = []
+    for _ in range(count):
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{node.port}/app/{APP_KEY}?protocol=7&client=js&version=8.4.0", compression=None
+        )
+        await ws.recv()  # connection_established
+        await ws.send(report.dumps({"event": "pusher:subscribe", "data": {"channel": CHANNEL}}))
+        while report.loads(await ws.recv()).get("event") != "pusher_internal:subscription_succeeded":
+            pass
+        sockets.append(ws)
+    return sockets
+
+
+def _data_of(frame: str | bytes) -> str | None:
+    message = report.loads(frame)
+    return message.get("data") if message.get("event") == "tick" else None
+
+
+async def latency(publish_on: Server, subscribe_on: Server, events: int, rate: float) -> dict[str, float]:
+    """Paced triggers; milliseconds from sending the trigger to receiving the frame."""
+    (ws,) = await _subscribe(subscribe_on, 1)
+    publisher = Publisher(publish_on, 1)
+    samples: list[float] = []
+    try:
+        for n in range(events + 20):  # the first 20 warm up connections and caches
+            sent = time.perf_counter()
+            await publisher.trigger(str(n))
+            async with asyncio.timeout(5):
+                while _data_of(await ws.recv()) != str(n):
+                    pass
+            if n >= 20:
+                samples.append((time.perf_counter() - sent) * 1000)
+            await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - sent)))
+    finally:
+        await publisher.close()
+        await ws.close()
+    cuts = statistics.quantiles(samples, n=100)
+    return {"p50_ms": cuts[49], "p90_ms": cuts[89], "p99_ms": cuts[98], "max_ms": max(samples)}
+
+
+def fanout(
+    publish_on: Server, subscribe_on: Server, args: argparse.Namespace, pids: Sequence[int]
+) -> dict[str, Any]:
+    """The lean Node generator's fanout: subscribers on one node, signed triggers to another."""
+    config = {
+        "scenario": "fanout",
+        "subscribers": args.subscribers,
+        "publishers": args.publishers,
+        "seconds": args.seconds,
+        "maxLag": args.max_lag,
+        "concurrency": 100,
+        "host": "127.0.0.1",
+        "port": subscribe_on.port,
+        "publishPort": publish_on.port,
+        "appId": APP_ID,
+        "key": APP_KEY,
+        "secret": APP_SECRET,
+    }
+    generator = LoadGen(config)
+    try:
+        generator.expect("ready", 60 + args.subscribers / 50)
+        cpu_before = [system.cpu_seconds(pid) for pid in pids]
+        generator.go()
+        result = generator.expect("result", args.seconds + 60)
+        cpu = [system.cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
+    finally:
+        generator.finish()
+    result.pop("type", None)
+    result.pop("error_samples", None)
+    result["cpu_seconds"] = {"publishing_node": cpu[0], "subscribing_node": cpu[1], "redis": cpu[2]}
+    if publish_on is subscribe_on:
+        result["cpu_seconds"]["subscribing_node"] = 0.0  # the same process, counted once
+    total = sum(result["cpu_seconds"].values())
+    result["deliveries_per_server_cpu_s"] = result["deliveries"] / total if total else 0.0
+    return result
+
+
+async def run_once(
+    case: str, args: argparse.Namespace, redis: Redis, launcher: RevurbLauncher
+) -> dict[str, Any]:
+    a, b = launcher.start(), launcher.start()
+    try:
+        subscribe_on = b if case == "cross-node" else a
+        pids = [a.pid, b.pid, redis.process.pid]
+        paced = await latency(a, subscribe_on, args.latency_events, args.rate)
+        return {"latency": paced, "fanout": fanout(a, subscribe_on, args, pids)}
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    redis = Redis()
+    node_env = {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": redis.url, "REVERB_SCALING_CHANNEL": "bench"}
+    launcher = RevurbLauncher(None, node_env)
+    machine = system.machine(find_node())
+    machine["redis"] = redis.version
+    result: dict[str, Any] = {
+        "scenario": "cluster",
+        "options": _options(args),
+        "machine": machine,
+        "cases": [],
+    }
+    try:
+        for case in ("cross-node", "same-node"):
+            runs = []
+            for attempt in range(args.repeat):
+                print(f"{case}: run {attempt + 1}/{args.repeat}", file=sys.stderr)
+                runs.append(await run_once(case, args, redis, launcher))
+            result["cases"].append(
+                {
+                    "case": case,
+                    "config": {"nodes": 2, "subscribers": args.subscribers, "publishers": args.publishers},
+                    "servers": {"revurb": {"median": report.median(runs), "runs": runs}},
+                    "ratios": {},
+                    "failures": [],
+                }
+            )
+    finally:
+        redis.stop()
+        launcher.cleanup()
+    return result
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    system.raise_fd_limit()
+    ensure_installed()
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = asyncio.run(run(args))
+    path = report.write(result, args.out, stamp)
+    print(report.table(result["cases"], COLUMNS))
+    print(f"JSON: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main(sys.argv[1:]))
