@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
+import ipaddress
+import shutil
+import socket
+import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from revurb.scaling import lua
 from revurb.scaling.base import BusMessage
@@ -163,3 +175,82 @@ async def test_a_dead_node_is_swept_by_a_live_one(backends: Any) -> None:
     assert b_node.changes == [("1", "presence-room", {}, ["u1"])]
     assert await b.members("1", "presence-room") == {"u2": {"name": "U2"}}
     assert await b.connection_count("1") == 0
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "revurb redis test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A redis-server answering only TLS, with a self-signed certificate for 127.0.0.1."""
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is required"
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert)]
+        + ["--tls-key-file", str(key), "--tls-auth-clients", "no", "--bind", "127.0.0.1"]
+        + ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert process.poll() is None, "redis-server with TLS did not start (built without TLS?)"
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            assert time.monotonic() < deadline, "redis-server with TLS did not listen"
+            time.sleep(0.05)
+        yield port, cert
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def test_rediss_urls_connect_over_tls(tls_redis: tuple[int, Path]) -> None:
+    port, cert = tls_redis
+    options = RedisOptions(
+        url=f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}",
+        prefix=unique("tls-"),
+        heartbeat_interval=HEARTBEAT,
+    )
+    a, b = RedisBackend(options), RedisBackend(options)
+    pairs = [(a, RecordingNode()), (b, RecordingNode())]
+    for backend, node in pairs:
+        await backend.start(node)
+    try:
+        assert a.health()["scaling"]["connected"] is True
+        assert await a.add_member("1", "presence-room", "u1", {"name": "U1"}) is True
+        assert await b.members("1", "presence-room") == {"u1": {"name": "U1"}}
+        a.publish(_event(1))
+        await _until(lambda: len(pairs[1][1].messages) == 1)
+        assert pairs[1][1].messages[0]["frame"] == '{"n":1}'
+    finally:
+        for backend, _ in pairs:
+            await backend.stop()
