@@ -126,7 +126,12 @@ def _development_app(settings: Settings, config: Path | None, flags: Layer) -> S
     from revurb.install import CREDENTIAL_VARIABLES, client_snippet, fresh_values, write_missing
 
     values = fresh_values()
-    write_missing(Path(".env"), {name: values[name] for name in CREDENTIAL_VARIABLES})
+    try:
+        write_missing(Path(".env"), {name: values[name] for name in CREDENTIAL_VARIABLES})
+    except OSError as error:
+        fail(
+            ConfigError(f"no app is configured and development credentials cannot be saved to .env: {error}")
+        )
     settings = _load(config, flags)
     if not settings.apps:
         fail(ConfigError("no app is configured and the credentials written to .env were not picked up"))

@@ -32,6 +32,8 @@ IGNORED: tuple[ConfigPath, ...] = (
     (*REDIS, "timeout"),
     (*TLS, "verify_peer"),
 )
+#: Keys whose values never appear in messages.
+SECRET_KEYS = ("secret", "password", "passphrase", "url")
 _IGNORED_IN_APP = (("rate_limiting", "terminate_on_limit"), ("options", "host"))
 
 
@@ -54,7 +56,14 @@ class Reader:
 
     def get(self, path: ConfigPath, convert: Callable[[str, object], T], default: T) -> T:
         raw = self.raw(path)
-        return default if raw is None else convert(self.label(path), raw)
+        if raw is None:
+            return default
+        try:
+            return convert(self.label(path), raw)
+        except ConfigError:
+            if path[-1] in SECRET_KEYS:  # say what is wrong, never the value
+                raise ConfigError(f"{self.label(path)} must be a string") from None
+            raise
 
     def check_unknown(self) -> None:
         for path in sorted(self.layer.values, key=str):

@@ -231,6 +231,7 @@ async def test_two_workers_serve_clients_from_both_processes(
         "REVERB_SCALING_ENABLED": "true",
         "REVERB_SCALING_CHANNEL": f"workers-{free_port()}",
         "REDIS_URL": redis_server.url,
+        "REVERB_RESTART_CHECK_INTERVAL": "0.2",
     }
     server, port = start(launcher, tmp_path, ["--workers", "2", "--debug"], env)
     assert f"listening on 127.0.0.1:{port} (2 workers)" in server.output()
@@ -261,7 +262,12 @@ async def test_two_workers_serve_clients_from_both_processes(
     for client in clients:
         frame = await client.recv_event("greet")
         assert frame == {"event": "greet", "channel": "public-everyone", "data": "hello"}
+
+    # `revurb restart` stops the whole server: a worker that sees the signal stops the supervisor.
+    assert run(["restart"], tmp_path, env).returncode == 0
+    assert server.wait() in (0, GRACEFUL)
     for client in clients:
+        assert (await client.closed_with())[0] in (4200, 1012)  # both tell clients to reconnect
         await client.close()
 
 

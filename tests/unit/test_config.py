@@ -449,6 +449,14 @@ FILE_ERRORS: list[tuple[Any, str]] = [
         "apps.apps[0].webhooks (in c.json)[0] must be a URL or a table with url and optional event_types",
     ),
     ([1, 2], "must hold an object at the top level"),
+    (
+        {"apps": {"apps": [{"key": "k", "secret": ["hidden-value"]}]}},
+        "apps.apps[0].secret (in c.json) must be a string",
+    ),
+    (
+        {"servers": {"reverb": {"scaling": {"server": {"password": {"x": "hidden-value"}}}}}},
+        "password must be a",
+    ),
     ({"servers": 5}, "servers (in c.json) must be a table of options, got 5"),
     ({"servers": {"reverb": {"port": {"a": 1}}}}, "servers.reverb.port must be a single value, not a table"),
 ]
@@ -463,6 +471,7 @@ def test_invalid_file_values_name_the_key(config: Any, message: str | None, tmp_
     with pytest.raises(ConfigError) as raised:
         load_settings(env={}, config_file=path, cwd=tmp_path)
     assert message in str(raised.value), str(raised.value)
+    assert "hidden-value" not in str(raised.value)
 
 
 @pytest.mark.parametrize(
