@@ -61,6 +61,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--max-lag", type=int, default=5, help="fanout: events in flight before publishers pause"
     )
+    parser.add_argument("--commit", help="serve revurb/ as of this git ref (git archive) instead of the tree")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON result is written")
     parser.add_argument("--note", default="", help="free text stored with the result")
     return parser.parse_args(argv)
@@ -223,7 +224,7 @@ async def run_once(
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     redis = Redis()
     node_env = {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": redis.url, "REVERB_SCALING_CHANNEL": "bench"}
-    launcher = RevurbLauncher(None, node_env)
+    launcher = RevurbLauncher(args.commit, node_env)
     machine = system.machine(find_node())
     machine["redis"] = redis.version
     result: dict[str, Any] = {
