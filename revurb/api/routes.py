@@ -1,13 +1,16 @@
-"""The HTTP API's endpoints: read and sign-check the request, then act and answer JSON."""
+"""The HTTP API as a raw ASGI app: match, read and sign-check the request, then act and answer JSON.
+
+It sits in front of Starlette's router (see `server/app.py`): an event trigger is the hottest HTTP
+path a Pusher server has, and it needs no middleware, no `Request` object and no route scan.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from urllib.parse import parse_qsl
 
 from revurb.api import events, queries, signature
 from revurb.api.errors import (
@@ -24,85 +27,134 @@ from revurb.channels.names import is_valid_name
 from revurb.channels.registry import Registry
 from revurb.config import Settings
 from revurb.protocol import frames
+from revurb.server.types import Receive, Scope, Send
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
-def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(frames.dumps_bytes(payload), status, media_type="application/json")
+@dataclass(slots=True)
+class ApiRequest:
+    """What an endpoint needs of a request, read once."""
+
+    method: str
+    path_params: dict[str, str]
+    query: dict[str, str]
+    body: bytes
 
 
-def error_response(error: ApiError) -> Response:
-    response = json_response({"error": error.message}, error.status)
-    response.headers.update(error.headers)
-    return response
+Handler = Callable[[ApiRequest, ChannelManager], Awaitable[Any]]
 
 
-Handler = Callable[[Request, ChannelManager, bytes], Awaitable[Any]]
-_ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+def parse_query(raw: bytes) -> dict[str, str]:
+    """Query parameters as Starlette reads them; the common all-plain string skips unquoting."""
+    text = raw.decode("latin-1")
+    if not text:
+        return {}
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    query: dict[str, str] = {}
+    for part in text.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            query[key] = value
+    return query
+
+
+async def respond(send: Send, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    body = frames.dumps_bytes(payload)
+    response_headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    for name, value in (headers or {}).items():
+        response_headers.append((name.lower().encode(), value.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class HttpApi:
-    """Builds the API routes around the app provider and the channel managers."""
+    """The API endpoints around the app provider and the channel managers."""
 
     def __init__(self, settings: Settings, provider: AppProvider, registry: Registry) -> None:
         self.settings = settings
         self.provider = provider
         self.registry = registry
-
-    def routes(self) -> list[Route]:
-        prefix = "/apps/{app_id}"
+        prefix = re.escape(settings.path)
+        app = r"/apps/(?P<app_id>[^/]+)"
         endpoints: list[tuple[str, Handler, str]] = [
-            (f"{prefix}/events", self.trigger, "POST"),
-            (f"{prefix}/batch_events", self.trigger_batch, "POST"),
-            (f"{prefix}/channels", self.channels, "GET"),
-            (f"{prefix}/channels/{{channel}}", self.channel, "GET"),
-            (f"{prefix}/channels/{{channel}}/users", self.users, "GET"),
-            (f"{prefix}/connections", self.connections, "GET"),
-            (f"{prefix}/users/{{user_id}}/terminate_connections", self.terminate, "POST"),
+            (f"{app}/events", self.trigger, "POST"),
+            (f"{app}/batch_events", self.trigger_batch, "POST"),
+            (f"{app}/channels", self.channels, "GET"),
+            (f"{app}/channels/(?P<channel>[^/]+)", self.channel, "GET"),
+            (f"{app}/channels/(?P<channel>[^/]+)/users", self.users, "GET"),
+            (f"{app}/connections", self.connections, "GET"),
+            (f"{app}/users/(?P<user_id>[^/]+)/terminate_connections", self.terminate, "POST"),
             # The Python SDK posts this one without the /apps/{id} prefix.
-            ("/users/{user_id}/terminate_connections", self.terminate, "POST"),
+            ("/users/(?P<user_id>[^/]+)/terminate_connections", self.terminate, "POST"),
         ]
-        path = self.settings.path
-        # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
-        return [
-            Route(path + route, self._endpoint(handler, method), methods=_ALL_METHODS)
-            for route, handler, method in endpoints
+        self.endpoints = [
+            (re.compile(prefix + route), handler, method) for route, handler, method in endpoints
         ]
+        self._starts = (settings.path + "/apps/", settings.path + "/users/")
 
-    def _endpoint(self, handler: Handler, method: str) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                if request.method != method:
-                    raise method_not_allowed(request.method, method)
-                body = await self._read_body(request)
-                app = await self._find_app(request)
-                params = dict(request.query_params)
-                signature.verify(app, request.method, self._signed_paths(request), params, body)
-                result = await handler(request, self.registry.manager(app), body)
-            except ApiError as error:
-                return error_response(error)
-            return json_response(result)
+    def local_path(self, scope: Scope) -> str:
+        """The request path below a host app's mount point, if any."""
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        return path[len(root) :] if root and path.startswith(root) else path
 
-        return endpoint
+    def match(self, scope: Scope) -> tuple[Handler, str, dict[str, str]] | None:
+        path = self.local_path(scope)
+        if not path.startswith(self._starts):
+            return None
+        for pattern, handler, method in self.endpoints:
+            found = pattern.fullmatch(path)
+            if found is not None:
+                return handler, method, found.groupdict()
+        return None
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, matched: Any) -> None:
+        handler, method, path_params = matched
+        try:
+            # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
+            if scope["method"] != method:
+                raise method_not_allowed(scope["method"], method)
+            body = await self._read_body(scope, receive)
+            query = parse_query(scope.get("query_string", b""))
+            request = ApiRequest(scope["method"], path_params, query, body)
+            app = await self._find_app(request)
+            signature.verify(app, request.method, self._signed_paths(scope), query, body)
+            result = await handler(request, self.registry.manager(app))
+        except ApiError as error:
+            await respond(send, error.status, {"error": error.message}, dict(error.headers))
+            return
+        await respond(send, 200, result)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.settings.max_request_size
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise too_large(f"The request body is larger than {limit} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    raise too_large(f"The request body is larger than {limit} bytes")
+                break
+        message = await receive()
+        body = message.get("body", b"")
+        if not message.get("more_body", False):
             if len(body) > limit:
                 raise too_large(f"The request body is larger than {limit} bytes")
-        return bytes(body)
+            return bytes(body)
+        chunks = bytearray(body)
+        while message.get("more_body", False):
+            message = await receive()
+            chunks += message.get("body", b"")
+            if len(chunks) > limit:
+                raise too_large(f"The request body is larger than {limit} bytes")
+        return bytes(chunks)
 
-    async def _find_app(self, request: Request) -> App:
+    async def _find_app(self, request: ApiRequest) -> App:
         app_id = request.path_params.get("app_id")
         if app_id is not None:
             app = await self.provider.find_by_id(app_id)
         else:
             # Without /apps/{id} in the path, the signed auth_key is all that names the app.
-            key = request.query_params.get("auth_key")
+            key = request.query.get("auth_key")
             if key is None:
                 raise unauthorized("Missing authentication parameter: auth_key")
             app = await self.provider.find_by_key(key)
@@ -110,11 +162,10 @@ class HttpApi:
             raise not_found("Application does not exist")
         return app
 
-    def _signed_paths(self, request: Request) -> list[str]:
+    def _signed_paths(self, scope: Scope) -> list[str]:
         """The path SDKs sign: without our prefix (and without a host app's mount point)."""
-        full: str = request.scope["path"]
-        root: str = request.scope.get("root_path", "")
-        local = full[len(root) :] if root and full.startswith(root) else full
+        full: str = scope["path"]
+        local = self.local_path(scope)
         prefix = self.settings.path
         if prefix and local.startswith(prefix):
             local = local[len(prefix) :]
@@ -122,8 +173,8 @@ class HttpApi:
 
     # Endpoints
 
-    async def trigger(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
-        event = events.parse_event(manager.app, events.parse_body(body))
+    async def trigger(self, request: ApiRequest, manager: ChannelManager) -> Any:
+        event = events.parse_event(manager.app, events.parse_body(request.body))
         await events.publish(manager, event)
         if not event.info:
             return {}
@@ -133,8 +184,8 @@ class HttpApi:
             }
         }
 
-    async def trigger_batch(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
-        batch = events.parse_batch(manager.app, events.parse_body(body))
+    async def trigger_batch(self, request: ApiRequest, manager: ChannelManager) -> Any:
+        batch = events.parse_batch(manager.app, events.parse_body(request.body))
         for event in batch:
             await events.publish(manager, event)
         if not any(event.info for event in batch):
@@ -144,27 +195,26 @@ class HttpApi:
             "batch": [await events.channel_info(manager, event.channels[0], event.info) for event in batch]
         }
 
-    async def channels(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
-        query = request.query_params
+    async def channels(self, request: ApiRequest, manager: ChannelManager) -> Any:
+        query = request.query
         return await queries.channels(manager, query.get("filter_by_prefix", ""), query.get("info"))
 
-    async def channel(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
-        name = _channel_name(request)
-        return await queries.channel(manager, name, request.query_params.get("info"))
+    async def channel(self, request: ApiRequest, manager: ChannelManager) -> Any:
+        return await queries.channel(manager, _channel_name(request), request.query.get("info"))
 
-    async def users(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
+    async def users(self, request: ApiRequest, manager: ChannelManager) -> Any:
         return await queries.users(manager, _channel_name(request))
 
-    async def connections(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
+    async def connections(self, request: ApiRequest, manager: ChannelManager) -> Any:
         return await queries.connections(manager)
 
-    async def terminate(self, request: Request, manager: ChannelManager, body: bytes) -> Any:
+    async def terminate(self, request: ApiRequest, manager: ChannelManager) -> Any:
         manager.terminate_user(request.path_params["user_id"])
         return {}
 
 
-def _channel_name(request: Request) -> str:
-    name: str = request.path_params["channel"]
+def _channel_name(request: ApiRequest) -> str:
+    name = request.path_params["channel"]  # the ASGI path is already percent-decoded
     if not is_valid_name(name):
         raise bad_request(f"Invalid channel name: {name[:200]!r}")
     return name

@@ -15,17 +15,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from revurb.api.routes import HttpApi, json_response
+from revurb.api.routes import HttpApi
 from revurb.apps import App, AppProvider, ConfigAppProvider, create_provider
 from revurb.channels.registry import Registry
 from revurb.config import ConfigError, Settings
-from revurb.protocol import codes
+from revurb.protocol import codes, frames
 from revurb.protocol.codes import ErrorCode
 from revurb.protocol.server import PusherServer
 from revurb.restart import RestartWatch
 from revurb.scaling.base import Backend
 from revurb.scaling.memory import MemoryBackend
 from revurb.server.endpoint import PusherEndpoint
+from revurb.server.types import Receive, Scope, Send
 
 logger = logging.getLogger("revurb.server")
 
@@ -40,6 +41,16 @@ class Revurb(Starlette):
     backend: Backend
     provider: AppProvider
     settings: Settings
+    api: HttpApi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The HTTP API answers before Starlette's middleware and router: triggers are the hot path.
+        if scope["type"] == "http":
+            matched = self.api.match(scope)
+            if matched is not None:
+                await self.api(scope, receive, send, matched)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -63,7 +74,6 @@ def create_app(
     path = settings.path
     routes: list[BaseRoute] = [
         WebSocketRoute(path + "/app/{key}", PusherEndpoint(settings, provider, server)),
-        *HttpApi(settings, provider, registry).routes(),
         Route("/up", health, methods=["GET", "HEAD"]),
     ]
     if path:
@@ -91,6 +101,7 @@ def create_app(
         exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
     )
     app.registry, app.backend, app.provider, app.settings = registry, backend, provider, settings
+    app.api = HttpApi(settings, provider, registry)
     app.state.revurb = app
     return app
 
@@ -110,6 +121,10 @@ def backend_for(settings: Settings) -> Backend:
 async def health(request: Request) -> Response:
     app: Revurb = request.app.state.revurb
     return json_response({"health": "OK", **app.backend.health()})
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(frames.dumps_bytes(payload), status, media_type="application/json")
 
 
 async def _http_error(request: Request, error: HTTPException) -> Response:
