@@ -1,0 +1,51 @@
+"""`revurb start --workers 2`: worker processes on one port share state and events through Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.cluster.test_state import _member
+from tests.support.http import api, trigger
+from tests.support.pusher_socket import unique
+from tests.support.servers import RedisServer
+
+
+async def test_workers_on_one_port_behave_as_one_server(
+    start_server: Any, client: Any, redis_server: RedisServer
+) -> None:
+    env = {
+        "REVERB_SCALING_ENABLED": "true",
+        "REDIS_URL": redis_server.url,
+        "REVERB_SCALING_CHANNEL": f"revurb-test-{uuid.uuid4().hex[:8]}",
+        "REVERB_SCALING_HEARTBEAT_INTERVAL": "2",
+    }
+    server = start_server(env=env, args=["--workers", "2"])
+    nodes = set()
+    for _ in range(40):  # each request on a new connection; the kernel hands it to either worker
+        async with httpx.AsyncClient(timeout=5) as http:
+            nodes.add((await http.get(f"{server.http_url}/up")).json()["scaling"]["node"])
+        if len(nodes) == 2:
+            break
+    assert len(nodes) == 2, "both workers should answer on the shared port"
+
+    channel = unique("presence-room-")
+    sockets = [await client(server) for _ in range(8)]
+    for i, socket in enumerate(sockets):
+        here = json.loads((await socket.join(channel, _member(f"u{i}")))["data"])["presence"]
+        assert here["count"] == i + 1
+    for i, socket in enumerate(sockets):
+        added = [json.loads((await socket.recv())["data"]) for _ in range(i + 1, len(sockets))]
+        expected = [{"user_id": f"u{j}", "user_info": {"name": f"U{j}"}} for j in range(i + 1, len(sockets))]
+        assert sorted(added, key=lambda data: data["user_id"]) == expected
+        await socket.assert_silent(0.1)
+    await trigger(server, channel, "tick", "1")
+    for socket in sockets:
+        assert await socket.recv() == {"event": "tick", "channel": channel, "data": "1"}
+    for _ in range(4):
+        assert (await api(server, "GET", "/connections")).json() == {"connections": 8}
+        users = (await api(server, "GET", f"/channels/{channel}/users")).json()["users"]
+        assert sorted(user["id"] for user in users) == [f"u{i}" for i in range(8)]
