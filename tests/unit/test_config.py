@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from revurb.config import (
     settings_from_config,
     settings_from_env,
     settings_from_handoff,
+    settings_to_config,
 )
 from revurb.configuration.sources import SERVER, Layer
 from revurb.server.app import create_app
@@ -520,37 +521,83 @@ def test_secrets_never_show_in_reprs() -> None:
         assert secret not in text
 
 
+EVERY_APP_OPTION = App(
+    id="1",
+    key="k",
+    secret="s",
+    allowed_origins=("a.com",),
+    ping_interval=7.5,
+    activity_timeout=9,
+    max_connections=5,
+    max_message_size=999,
+    accept_client_events_from="none",
+    rate_limiting=False,
+    rate_limit_max_attempts=3,
+    rate_limit_decay_seconds=4.0,
+    subscription_count=True,
+    subscription_count_interval=2.0,
+    max_presence_members=11,
+    max_presence_member_size=111,
+    max_event_data_size=1111,
+    webhooks=(Webhook("http://h", ("x",)),),
+)
+EVERY_SETTING = Settings(
+    apps=(EVERY_APP_OPTION, App(id="2", key="k2", secret="s2")),
+    host="127.0.0.1",
+    port=9200,
+    path="/ws",
+    hostname="h.example",
+    max_request_size=5000,
+    scaling=ScalingSettings(
+        enabled=True,
+        channel="c",
+        redis_url="redis://x/1",
+        redis_host="10.0.0.9",
+        redis_port=6390,
+        redis_username="u",
+        redis_password="pw",
+        redis_db=4,
+        heartbeat_interval=0.5,
+        queue_size=20,
+    ),
+    tls=TLSSettings(cert=__file__, key=__file__, passphrase="pp"),
+    app_provider="tests.unit.test_config:DatabaseProvider",
+    debug=True,
+    client_port=443,
+    client_scheme="https",
+    workers=3,
+    pid_file="/tmp/x.pid",
+    restart_check_interval=0.5,
+    signal_pid=12,
+    max_pending_output=4096,
+    sweep_interval=0.25,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "default"),
+    [
+        (EVERY_SETTING, Settings()),
+        (EVERY_SETTING.scaling, ScalingSettings()),
+        (EVERY_SETTING.tls, TLSSettings()),
+        (EVERY_APP_OPTION, App(id="", key="", secret="")),
+    ],
+)
+def test_the_handoff_fixture_sets_every_field(value: Any, default: Any) -> None:
+    """A field added to Settings or App fails here until it is configurable (and set below)."""
+    same = [f.name for f in fields(value) if getattr(value, f.name) == getattr(default, f.name)]
+    assert same == [], f"not exercised (and maybe not configurable): {same}"
+
+
 def test_handoff_rebuilds_exactly_the_same_settings() -> None:
-    settings = Settings(
-        apps=(
-            App(
-                id="1",
-                key="k",
-                secret="s",
-                allowed_origins=("a.com",),
-                max_connections=5,
-                webhooks=(Webhook("http://h", ("x",)),),
-            ),
-            App(id="2", key="k2", secret="s2", accept_client_events_from="none", subscription_count=True),
-        ),
-        host="127.0.0.1",
-        port=9200,
-        path="/ws",
-        hostname="h.example",
-        scaling=ScalingSettings(enabled=True, channel="c", redis_url="redis://x/1", redis_password="pw"),
-        tls=TLSSettings(cert=__file__, key=__file__, passphrase="pp"),
-        app_provider="tests.unit.test_config:DatabaseProvider",
-        debug=True,
-        client_port=443,
-        client_scheme="https",
-        workers=3,
-        pid_file="/tmp/x.pid",
-        restart_check_interval=0.5,
-        signal_pid=12,
-        sweep_interval=0.25,
-    )
-    assert settings_from_handoff(handoff(settings)) == settings
+    assert settings_from_handoff(handoff(EVERY_SETTING)) == EVERY_SETTING
     assert settings_from_handoff(handoff(Settings())) == Settings()
+
+
+def test_every_app_option_is_read_from_a_file(tmp_path: Path) -> None:
+    config = settings_to_config(EVERY_SETTING)
+    path = write(tmp_path / "all.json", json.dumps(config))
+    assert load_settings(env={}, config_file=path, cwd=tmp_path) == EVERY_SETTING
 
 
 def test_handoff_must_be_a_json_object() -> None:
