@@ -56,11 +56,24 @@ def signal_pid_file(path: str) -> int | None:
         pid = int(Path(path).read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
+    if not _looks_like_revurb(pid):
+        return None  # a stale file whose pid now belongs to another program: leave it alone
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return None
     return pid
+
+
+def _looks_like_revurb(pid: int) -> bool:
+    """Where /proc exists, check the command line names Revurb before signalling a pid."""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not Path("/proc/self/cmdline").exists():
+        return True
+    try:
+        return b"revurb" in cmdline.read_bytes()
+    except OSError:
+        return False
 
 
 def signal_redis(scaling: ScalingSettings) -> float:

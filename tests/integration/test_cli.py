@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -347,3 +348,19 @@ def test_version_and_help(tmp_path: Path) -> None:
         shown = run([command, "--help"], tmp_path)
         assert shown.returncode == 0 and "Usage: revurb " + command in shown.stdout
     assert "--workers" in run(["start", "--help"], tmp_path).stdout
+
+
+def test_restart_never_signals_a_process_that_is_not_revurb(tmp_path: Path) -> None:
+    port = free_port()
+    bystander = subprocess.Popen(["sleep", "30"])
+    pid_file = Path(tempfile.gettempdir()) / f"revurb-{port}.pid"
+    try:
+        pid_file.write_text(f"{bystander.pid}\n")  # a stale pid file, its pid reused by another program
+        result = run(["restart", "--port", str(port)], tmp_path, DEFAULT_APP)
+        assert result.returncode == 1
+        assert result.stderr == f"No running server found (no live pid in {pid_file})\n"
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+        pid_file.unlink(missing_ok=True)
