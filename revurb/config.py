@@ -7,7 +7,7 @@ first: `--config FILE`, the environment (`.env` included), `./reverb.config.py`,
 from __future__ import annotations
 
 from revurb.apps import App, AppProvider, ConfigAppProvider, create_provider
-from revurb.configuration.build import check, with_overrides
+from revurb.configuration.build import check
 from revurb.configuration.export import settings_to_config
 from revurb.configuration.load import (
     HANDOFF_VARIABLE,
@@ -49,5 +49,4 @@ __all__ = [
     "settings_from_env",
     "settings_from_handoff",
     "settings_to_config",
-    "with_overrides",
 ]
