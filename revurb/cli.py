@@ -22,6 +22,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        envvar="REVURB_CONFIG",
         help="A config file (.py exporting `config`, .toml or .json) in Reverb's shape; overrides the "
         "environment, .env and ./reverb.config.py.",
     ),

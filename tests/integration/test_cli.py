@@ -342,6 +342,14 @@ async def test_config_file_and_provider_by_import_path(launcher: Launcher, tmp_p
     await client.close()
 
 
+async def test_revurb_config_names_the_config_file(launcher: Launcher, tmp_path: Path) -> None:
+    (tmp_path / "revurb.json").write_text('{"servers": {"reverb": {"path": "/from-json"}}}')
+    server, port = start(launcher, tmp_path, env={**DEFAULT_APP, "REVURB_CONFIG": "revurb.json"})
+    assert f"  clients connect to ws://127.0.0.1:{port}/from-json/app/{{key}}\n" in server.output()
+    client = await connect(port, path="/from-json")
+    await client.close()
+
+
 def test_version_and_help(tmp_path: Path) -> None:
     assert run(["--version"], tmp_path).stdout == f"revurb {__version__}\n"
     for command in ("start", "install", "restart"):
