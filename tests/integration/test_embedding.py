@@ -198,6 +198,24 @@ async def test_pusher_js_with_the_mount_path(node_driver: NodeDriver, host: tupl
     assert event["data"] == {"from": "node sdk"}
 
 
+async def test_laravel_echo_with_the_mount_path(node_driver: NodeDriver, host: tuple[Process, int]) -> None:
+    _, port = host
+    target = Endpoint(port)
+    await node_driver.connect(target, "echo", echo=True)
+    await node_driver.ok(
+        {"cmd": "echo_private", "client": "echo", "channel": "orders.1", "event": "OrderShipped"}
+    )
+    await node_driver.expect({"type": "echo", "client": "echo", "channel": "orders.1", "kind": "subscribed"})
+    reply = await node_driver.rest(
+        target, "trigger", "private-orders.1", "App\\Events\\OrderShipped", {"id": 1}
+    )
+    assert reply["status"] == 200, reply
+    got = await node_driver.expect(
+        {"type": "echo", "client": "echo", "kind": "listen", "event": "OrderShipped"}
+    )
+    assert got["payload"] == {"id": 1}
+
+
 CONFIG_PY = """
 config = {"servers": {"reverb": {"path": "/from-config-py"}}}
 """
