@@ -7,17 +7,18 @@ from typing import Any
 from revurb.apps import CLIENT_EVENTS_FROM, App, Webhook
 from revurb.configuration import values as v
 from revurb.configuration.reader import Reader, as_port, as_positive
-from revurb.configuration.settings import SCHEMES, ConfigError
+from revurb.configuration.settings import SCHEMES, ConfigError, Scheme
 from revurb.configuration.sources import APP, ConfigPath, dotted
 
 _IGNORED_IN_APP = (("rate_limiting", "terminate_on_limit"), ("options", "host"))
 
 
-def read_apps(read: Reader) -> tuple[tuple[App, ...], int | None, Any]:
+def read_apps(read: Reader) -> tuple[tuple[App, ...], int | None, Scheme | None]:
+    """The configured apps, and the first entry's client-facing port and scheme."""
     indices = sorted({p[2] for p in read.layer.values if p[:2] == ("apps", "apps") and len(p) > 3})
     apps: list[App] = []
     client_port: int | None = None
-    client_scheme = None
+    client_scheme: Scheme | None = None
     for index in indices:
         assert isinstance(index, int)
         at: ConfigPath = ("apps", "apps", index)
@@ -29,7 +30,9 @@ def read_apps(read: Reader) -> tuple[tuple[App, ...], int | None, Any]:
         use_tls = read.get((*at, "options", "useTLS"), v.as_bool, None)
         if index == 0:
             client_port = port
-            client_scheme = scheme or (None if use_tls is None else ("https" if use_tls else "http"))
+            client_scheme = scheme
+            if scheme is None and use_tls is not None:
+                client_scheme = "https" if use_tls else "http"
         if app is not None:
             apps.append(app)
     seen_ids: set[str] = set()
@@ -43,7 +46,7 @@ def read_apps(read: Reader) -> tuple[tuple[App, ...], int | None, Any]:
     return tuple(apps), client_port, client_scheme
 
 
-def _scheme(label: str, raw: object) -> Any:
+def _scheme(label: str, raw: object) -> Scheme:
     return v.as_choice(label, raw, SCHEMES)
 
 
