@@ -54,8 +54,7 @@ def _app(read: Reader, at: ConfigPath) -> App | None:
     """One app, or None for an entry with options but no credentials (e.g. only REVERB_PORT set)."""
     key = read.get((*at, "key"), v.as_optional_str, None)
     secret = read.get((*at, "secret"), v.as_optional_str, None)
-    alias = read.get((*at, "id"), v.as_optional_str, None)
-    app_id = read.get((*at, "app_id"), v.as_optional_str, None) or alias
+    app_id = read.get((*at, "app_id"), v.as_optional_str, None)
     d = App(id="", key="", secret="")
     options: dict[str, Any] = {
         "allowed_origins": read.get((*at, "allowed_origins"), _origins, d.allowed_origins),

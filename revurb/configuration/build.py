@@ -81,12 +81,8 @@ def check(settings: Settings, workers_label: str = "servers.reverb.workers (REVE
 
 
 def _tls(read: Reader) -> TLSSettings:
-    cert = read.get((*TLS, "cert"), v.as_optional_str, None) or read.get(
-        (*TLS, "local_cert"), v.as_optional_str, None
-    )
-    key = read.get((*TLS, "key"), v.as_optional_str, None) or read.get(
-        (*TLS, "local_pk"), v.as_optional_str, None
-    )
+    cert = read.get((*TLS, "local_cert"), v.as_optional_str, None)
+    key = read.get((*TLS, "local_pk"), v.as_optional_str, None)
     passphrase = read.get((*TLS, "passphrase"), v.as_optional_str, None)
     for name, file in (("local_cert", cert), ("local_pk", key)):
         if file is not None and not Path(file).is_file():

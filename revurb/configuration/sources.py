@@ -73,6 +73,12 @@ ENV_PATHS: dict[str, ConfigPath] = {
     "REVERB_SWEEP_INTERVAL": (*SERVER, "sweep_interval"),
 }
 
+#: Short names accepted in files, stored under the full name so layers override each other.
+_ALIASES: dict[ConfigPath, ConfigPath] = {
+    (*TLS, "cert"): (*TLS, "local_cert"),
+    (*TLS, "key"): (*TLS, "local_pk"),
+}
+
 #: The file `revurb start` also reads, below the environment, when it exists.
 LOCAL_CONFIG = "reverb.config.py"
 SUPPORTED_SUFFIXES = (".py", ".toml", ".json")
@@ -119,7 +125,10 @@ def _flatten(node: Mapping[str, object], prefix: ConfigPath, layer: Layer, sourc
     for key, value in node.items():
         if not isinstance(key, str):
             raise ConfigError(f"{dotted(prefix) or 'the top level'} in {source}: keys must be strings")
-        path = (*prefix, key)
+        written: ConfigPath = (*prefix, key)
+        path = _ALIASES.get(written, written)
+        if len(prefix) == 3 and prefix[:2] == ("apps", "apps") and key == "id":
+            path = (*prefix, "app_id")
         if value is None:
             continue  # unset, as `env('X')` without a default: the layers below decide
         if path == ("apps", "apps"):
@@ -133,7 +142,7 @@ def _flatten(node: Mapping[str, object], prefix: ConfigPath, layer: Layer, sourc
             _flatten(value, path, layer, source)
         else:
             layer.values[path] = value
-            layer.labels[path] = f"{dotted(path)} (in {source})"
+            layer.labels[path] = f"{dotted(written)} (in {source})"
 
 
 _loading_env: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(

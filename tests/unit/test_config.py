@@ -294,6 +294,24 @@ def test_each_file_format_gives_the_same_settings(name: str, text: str, tmp_path
     assert load_settings(env={}, config_file=path, cwd=tmp_path) == EXPECTED_FROM_FILES
 
 
+def test_aliases_override_by_layer_like_the_full_names(tmp_path: Path) -> None:
+    other = str(tmp_path / "other.pem")
+    write(tmp_path / "other.pem", "")
+    config = write(
+        tmp_path / "c.json",
+        json.dumps(
+            {
+                "servers": {"reverb": {"options": {"tls": {"cert": __file__, "key": __file__}}}},
+                "apps": {"apps": [{"id": "9", "key": "k", "secret": "s"}]},
+            }
+        ),
+    )
+    from_file = load_settings(env={"REVERB_TLS_CERT": other}, config_file=config, cwd=tmp_path)
+    assert (from_file.tls.cert, from_file.tls.key, from_file.apps[0].id) == (__file__, __file__, "9")
+    flags = Layer({("servers", "reverb", "options", "tls", "local_cert"): other})
+    assert load_settings(env={}, config_file=config, cwd=tmp_path, flags=flags).tls.cert == other
+
+
 def test_env_in_a_py_config_reads_the_loaders_environment(tmp_path: Path) -> None:
     path = write(tmp_path / "c.py", PY_CONFIG)
     assert load_settings(env={"SCALE": "true"}, config_file=path, cwd=tmp_path).scaling.enabled is True
@@ -420,7 +438,7 @@ FILE_ERRORS: list[tuple[Any, str]] = [
     (
         {"apps": {"apps": [{"key": "k", "secret": "s", "app_id": "1", "ping_intervl": 3}]}},
         "unknown key apps.apps[0].ping_intervl (in c.json); the keys accepted here are "
-        "accept_client_events_from, activity_timeout, allowed_origins, app_id, id, key,",
+        "accept_client_events_from, activity_timeout, allowed_origins, app_id, key,",
     ),
     (
         {"apps": {"apps": [{"key": "k", "secret": "s"}, {"key": "k2", "secret": "s2"}]}},
