@@ -15,7 +15,7 @@ import uvicorn
 from revurb import __version__
 from revurb.config import HANDOFF_VARIABLE, ConfigError, Settings, handoff
 from revurb.install import client_endpoint
-from revurb.server.serving import uvicorn_options
+from revurb.server.serving import Server, uvicorn_options
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 
@@ -104,4 +104,4 @@ def serve(settings: Settings) -> None:
         return
     app = create_app(settings)
     typer.echo(banner(settings))
-    uvicorn.run(app, **options)
+    Server(uvicorn.Config(app, **options), app).run()

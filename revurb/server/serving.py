@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import socket
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
 
 from revurb.config import Settings
+from revurb.protocol import codes
+from revurb.protocol.codes import ErrorCode
+
+if TYPE_CHECKING:
+    from revurb.server.app import Revurb
 
 #: The largest frame uvicorn parses at all; each app's own `max_message_size` is checked after.
 MIN_WS_MAX_SIZE = 1_048_576
+#: How long the plain ASGI path gets to send its 4200 goodbyes before uvicorn closes sockets.
+_GOODBYE_SECONDS = 0.2
 
 
 def uvicorn_options(settings: Settings, fast_path: bool = True) -> dict[str, Any]:
@@ -32,3 +43,21 @@ def uvicorn_options(settings: Settings, fast_path: bool = True) -> dict[str, Any
 
         options["ws"] = RevurbWebSocketProtocol
     return options
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which first tells Pusher clients to reconnect (4200) when it shuts down.
+
+    uvicorn closes WebSockets (1012) before the app's lifespan hears of the shutdown; on the fast
+    path the protocol asks the app first, and this does the same for the plain ASGI path.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: Revurb) -> None:
+        super().__init__(config)
+        self.revurb = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.revurb.registry.close_all(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
+        # The ASGI path writes from one task per socket: give them a moment to hand the frames over.
+        await asyncio.sleep(_GOODBYE_SECONDS)
+        await super().shutdown(sockets)
