@@ -169,3 +169,21 @@ async def test_subscription_count_updates_reach_every_node(cluster: StartCluster
     await second.send({"event": "pusher:unsubscribe", "data": {"channel": channel}})
     assert await first.recv() == count(1)
     await second.assert_silent()
+
+
+async def test_clusters_with_different_prefixes_share_one_redis_apart(
+    cluster: StartCluster, client: Any
+) -> None:
+    first, second = cluster(2), cluster(2)  # each call picks its own REVERB_SCALING_CHANNEL
+    channel = unique("news-")
+    mine, theirs = await client(first[1]), await client(second[1])
+    await mine.join(channel)
+    await theirs.join(channel)
+    await trigger(first[0], channel, "update", "x")
+    assert await mine.recv() == {"event": "update", "channel": channel, "data": "x"}
+    await theirs.assert_silent(0.5)
+    for node in (*first, *second):
+        assert (await api(node, "GET", "/connections")).json() == {"connections": 1}
+        assert (await api(node, "GET", "/channels", params={"info": "subscription_count"})).json() == {
+            "channels": {channel: {"subscription_count": 1}}
+        }
