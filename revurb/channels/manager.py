@@ -70,6 +70,8 @@ class ChannelManager:
             return
         if member is not None:
             await self._check_presence_room(name, member)
+            # Another socket may have created the channel while the roster was read.
+            channel = self.channels.get(name)
         if channel is None:
             channel = self.channels[name] = Channel(name, kind)
         channel.subscribers[connection.socket_id] = connection
