@@ -1,19 +1,16 @@
 """A lean WebSocket protocol for uvicorn (`ws=` accepts its import path) with a broadcast fast path.
 
 It speaks RFC 6455 itself instead of through `websockets` or `wsproto`, so an idle socket costs a
-protocol object, a transport and the app's task: no permessage-deflate context (offers are ignored,
-which RFC 6455 allows), no keepalive timers, no per-socket queues. The app still sees plain ASGI
-messages; through `scope["extensions"]["revurb.fastpath"]` it may also write frames it encoded
-once for many sockets straight to the transport.
+protocol object and a transport: no permessage-deflate context (offers are ignored, which RFC 6455
+allows), no keepalive timers, no per-socket queues. The app sees plain ASGI messages; through
+`scope["extensions"]["revurb.fastpath"]` it may also write frames it encoded once for many sockets
+straight to the transport, and `attach` a handler so that its task can end while the socket lives.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
-import weakref
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -21,6 +18,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 
+from revurb.server.coalescer import coalescer_for
 from revurb.server.framing import (
     OP_BINARY,
     OP_CLOSE,
@@ -33,53 +31,17 @@ from revurb.server.framing import (
     close_frame,
     encode_frame,
 )
+from revurb.server.handshake import accept_response, parse_upgrade, reject_response
 from revurb.server.types import Message
 
 logger = logging.getLogger("revurb.server")
 
 FASTPATH = "revurb.fastpath"
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _CLOSE_TIMEOUT = 5.0
 _FAIL_TIMEOUT = 0.5
 _SHUTDOWN_CODE = 1012
 #: Frames waiting for the app before reading from the socket pauses.
 _INBOX_HIGH_WATER = 64
-
-
-class WriteCoalescer:
-    """Joins the frames written to one socket during a loop iteration into a single write.
-
-    A burst of broadcasts then costs each socket one system call instead of one per event. The
-    flush runs as the loop's next callback, so nothing waits longer than the current iteration.
-    """
-
-    __slots__ = ("loop", "dirty")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.dirty: list[RevurbWebSocketProtocol] = []
-
-    def add(self, protocol: RevurbWebSocketProtocol) -> None:
-        self.dirty.append(protocol)
-        if len(self.dirty) == 1:
-            self.loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        dirty, self.dirty = self.dirty, []
-        for protocol in dirty:
-            protocol.flush()
-
-
-_coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteCoalescer] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def coalescer_for(loop: asyncio.AbstractEventLoop) -> WriteCoalescer:
-    coalescer = _coalescers.get(loop)
-    if coalescer is None:
-        coalescer = _coalescers[loop] = WriteCoalescer(loop)
-    return coalescer
 
 
 class FrameHandler(Protocol):
@@ -202,31 +164,13 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
     # Handshake
 
     def _handshake(self, data: bytes) -> None:
-        head, _, _rest = data.partition(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        try:
-            _method, target, _version = lines[0].split(b" ", 2)
-        except ValueError:
-            self._reject(400)
-            return
-        headers: list[tuple[bytes, bytes]] = []
-        key = b""
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            value = value.strip()
-            if name == b"sec-websocket-key":
-                key = value
-            elif name.startswith(b"sec-websocket-extensions"):
-                continue  # never negotiated: no compression context per socket
-            headers.append((name, value))
-        if not key:
-            self._reject(400)
-            return
-        raw_path, _, query = target.partition(b"?")
-        root_path = self.config.root_path
+        request = parse_upgrade(data)
         transport = self.transport
         assert transport is not None
+        if request is None:
+            self._reject(400)
+            return
+        root_path = self.config.root_path
         self.scope = {
             "type": "websocket",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -235,14 +179,15 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
             "server": get_local_addr(transport),
             "client": get_remote_addr(transport),
             "root_path": root_path,
-            "path": root_path + unquote(raw_path.decode("latin-1")),
-            "raw_path": root_path.encode() + raw_path,
-            "query_string": query,
-            "headers": headers,
-            "subprotocols": [],
+            "path": root_path + unquote(request.raw_path.decode("latin-1")),
+            "raw_path": root_path.encode() + request.raw_path,
+            "query_string": request.query,
+            "headers": request.headers,
+            "subprotocols": request.subprotocols,
             "state": self.app_state.copy(),
             "extensions": {FASTPATH: self},
         }
+        key = request.key
         self._accept_key = key
         # Frames a client sends before our 101 are kept for the app, not dropped.
         self.reader = FrameReader(self.config.ws_max_size)
@@ -253,10 +198,7 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
 
     def _reject(self, status: int) -> None:
         assert self.transport is not None
-        reason = {400: b"Bad Request", 403: b"Forbidden", 500: b"Internal Server Error"}[status]
-        self.transport.write(
-            b"HTTP/1.1 %d %s\r\ncontent-length: 0\r\nconnection: close\r\n\r\n" % (status, reason)
-        )
+        self.transport.write(reject_response(status))
         self.transport.close()
 
     async def _run_asgi(self) -> None:
@@ -332,19 +274,8 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         if self.accepted or self.transport is None:
             return
         self.accepted = True
-        accept = base64.b64encode(hashlib.sha1(self._accept_key + _GUID).digest())
-        lines = [
-            b"HTTP/1.1 101 Switching Protocols",
-            b"Upgrade: websocket",
-            b"Connection: Upgrade",
-            b"Sec-WebSocket-Accept: " + accept,
-        ]
-        subprotocol = message.get("subprotocol")
-        if subprotocol:
-            lines.append(b"Sec-WebSocket-Protocol: " + subprotocol.encode())
-        for name, value in message.get("headers") or ():
-            lines.append(bytes(name) + b": " + bytes(value))
-        self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n")
+        headers = message.get("headers") or ()
+        self.transport.write(accept_response(self._accept_key, message.get("subprotocol"), headers))
         self._accept_key = b""
 
     # The fast path: used by the app for frames encoded once and written to many sockets
