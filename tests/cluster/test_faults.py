@@ -12,7 +12,7 @@ from tests.cluster.conftest import StartCluster, eventually, up
 from tests.cluster.test_state import _join, _removed
 from tests.support.http import api, trigger
 from tests.support.pusher_socket import unique
-from tests.support.servers import RedisServer, RunningServer
+from tests.support.servers import RedisServer, RunningServer, free_port
 
 KILL_HEARTBEAT = 2.0
 
@@ -104,3 +104,29 @@ async def _degraded(node: RunningServer) -> bool:
 
 async def _healthy(node: RunningServer) -> bool:
     return (await up(node)).get("health") == "OK"
+
+
+async def test_a_node_starts_without_redis_and_joins_when_it_appears(
+    start_server: Any, client: Any, tmp_path: Any
+) -> None:
+    redis = RedisServer(port=free_port(), directory=str(tmp_path))
+    env = {
+        "REVERB_SCALING_ENABLED": "true",
+        "REDIS_URL": redis.url,
+        "REVERB_SCALING_CHANNEL": unique("revurb-test-"),
+        "REVERB_SCALING_HEARTBEAT_INTERVAL": "1",
+    }
+    node = start_server(env=env)
+    try:
+        assert (await up(node))["health"] == "DEGRADED"
+        channel = unique("presence-room-")
+        socket = await client(node)
+        assert (await _join(socket, channel, "u1"))["ids"] == ["u1"]  # served alone meanwhile
+        redis.start()
+        await eventually(functools.partial(_healthy, node), timeout=10)
+        other = start_server(env=env)
+        assert await _user_ids(other, channel) == ["u1"]
+        assert (await api(other, "GET", "/connections")).json() == {"connections": 1}
+        assert node.alive()
+    finally:
+        redis.stop()
