@@ -89,8 +89,8 @@ class RedisState(Backend):
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
-    async def _read(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run a read; None when Redis is unreachable (the caller answers from the mirror)."""
+    async def _query(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one command; None when Redis is unreachable (the caller answers from the mirror)."""
         if not self._healthy:
             return None
         try:
@@ -115,7 +115,7 @@ class RedisState(Backend):
             )
 
     async def connection_count(self, app_id: str) -> int:
-        counts = await self._read(lambda: self._cmd.hvals(self._key("conn", app_id)))
+        counts = await self._query(lambda: self._cmd.hvals(self._key("conn", app_id)))
         if counts is None:
             return self._mirror.connections.get(app_id, 0)
         return sum(int(count) for count in counts)
@@ -134,13 +134,13 @@ class RedisState(Backend):
             return await self._state(lambda: self._subscription(keys=keys, args=args), local)
 
     async def subscription_count(self, app_id: str, channel: str) -> int:
-        counts = await self._read(lambda: self._cmd.hvals(self._key("subs", app_id, channel)))
+        counts = await self._query(lambda: self._cmd.hvals(self._key("subs", app_id, channel)))
         if counts is None:
             return self._mirror.subscriptions.get(app_id, {}).get(channel, 0)
         return sum(int(count) for count in counts)
 
     async def occupied_channels(self, app_id: str) -> dict[str, int]:
-        names = await self._read(lambda: self._cmd.smembers(self._key("channels", app_id)))
+        names = await self._query(lambda: self._cmd.smembers(self._key("channels", app_id)))
         if names is None:
             return dict(self._mirror.subscriptions.get(app_id, {}))
         names = sorted(names)
@@ -175,7 +175,7 @@ class RedisState(Backend):
             return bool(await self._state(lambda: self._member_remove(keys=keys, args=args), int(local)))
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
-        roster = await self._read(lambda: self._cmd.hgetall(self._key("presence", app_id, channel, "users")))
+        roster = await self._query(lambda: self._cmd.hgetall(self._key("presence", app_id, channel, "users")))
         if roster is None:
             return self._mirror.roster(app_id, channel)
         return {user_id: frames.loads(info) for user_id, info in roster.items()}
@@ -183,7 +183,7 @@ class RedisState(Backend):
     async def cache_put(self, app_id: str, channel: str, frame: str) -> None:
         ttl_ms = CACHE_TTL_SECONDS * 1000
         self._mirror.put_cache(app_id, channel, frame, ttl_ms)
-        await self._read(lambda: self._cmd.set(self._key("cache", app_id, channel), frame, px=ttl_ms))
+        await self._query(lambda: self._cmd.set(self._key("cache", app_id, channel), frame, px=ttl_ms))
 
     async def cache_get(self, app_id: str, channel: str) -> CachedEvent | None:
         key = self._key("cache", app_id, channel)
