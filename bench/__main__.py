@@ -33,7 +33,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="fanout: publishers pause while more than this many events are undelivered (0: never)",
     )
     parser.add_argument(
-        "--via-ws", action="store_true", help="fanout: receive through ws events (slower generator)"
+        "--via-ws", action="store_true", help="fanout, soak: receive through ws events (slower generator)"
     )
     parser.add_argument("--sockets", type=int, default=10_000, help="memory: sockets to open")
     parser.add_argument("--deflate", help="memory: client offers permessage-deflate: off,on")

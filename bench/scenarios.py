@@ -66,12 +66,14 @@ def run_once(server: Server, case: Case, profile: Path | None = None) -> dict[st
             time.monotonic(),
         )
         server_wait = run_queue_wait_seconds(server.pid)
+        generator_wait = run_queue_wait_seconds(generator.pid)
         profiler = _profiler(server.pid, profile) if profile is not None else None
         generator.go()
         result = generator.expect("result", case.result_timeout)
         wall = time.monotonic() - started
         server_cpu = cpu_seconds(server.pid) - server_cpu
         server_wait = run_queue_wait_seconds(server.pid) - server_wait
+        generator_wait = run_queue_wait_seconds(generator.pid) - generator_wait
         generator_cpu = cpu_seconds(generator.pid) - generator_cpu
         if profiler is not None:
             profiler.send_signal(2)  # SIGINT: py-spy writes what it has and exits
@@ -90,7 +92,11 @@ def run_once(server: Server, case: Case, profile: Path | None = None) -> dict[st
         "rss_idle_mb": rss_idle / MB,
         "rss_loaded_mb": rss_loaded / MB,
     }
-    result["loadgen"] = {"cpu_s": generator_cpu, "cpu_pct": 100 * generator_cpu / wall}
+    result["loadgen"] = {
+        "cpu_s": generator_cpu,
+        "cpu_pct": 100 * generator_cpu / wall,
+        "run_queue_wait_pct": 100 * generator_wait / wall,
+    }
     result["wall_s"] = wall
     # The machine is shared: the 1-minute load average says how contended the cores were.
     result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
@@ -141,6 +147,7 @@ def soak(args: argparse.Namespace) -> list[Case]:
         "seconds": seconds,
         "intervalMs": 100,
         "stayMs": [1000, 5000],
+        "viaWs": args.via_ws,
     }
     return [Case("steady=250,churning=250", config, ready_timeout=60, result_timeout=seconds + 60)]
 

@@ -467,6 +467,15 @@ async function soak() {
     churnDeliveries++;
   };
   const steady = await openMany(config.steady, 50, () => [channel], steadyOnDelivery);
+  const steadyOnStamp = (t, now) => {
+    latency.add(now - t);
+    steadyDeliveries++;
+  };
+  const churnOnStamp = (t, now) => {
+    latency.add(now - t);
+    churnDeliveries++;
+  };
+  if (!config.viaWs) for (const ws of steady.sockets) takeOverReads(ws, steadyOnStamp);
   const publisher = new HttpConnection();
   await publisher.connect();
   emit({ type: "ready", sockets: config.steady });
@@ -480,6 +489,7 @@ async function soak() {
     while (performance.now() < stopAt) {
       try {
         const { ws } = await openSubscriber([channel], churnOnDelivery, { timeoutMs: 10_000 });
+        if (!config.viaWs) takeOverReads(ws, churnOnStamp);
         cycles++;
         await sleep(minStay + Math.random() * (maxStay - minStay));
         ws.expectedClose = true;
