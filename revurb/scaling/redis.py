@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ PUBLISH_BATCH = 256
 TOMBSTONE_SECONDS = 3600
 #: How long `stop()` waits for queued publishes (member_removed of the last sockets) to go out.
 STOP_FLUSH_SECONDS = 2.0
+#: Heartbeat ticks (a quarter interval each) over which the bus listener count is remembered.
+LISTENER_WINDOW_TICKS = 8
 #: How long start-up waits for Redis before serving degraded.
 START_WAIT_SECONDS = 5.0
 
@@ -77,7 +80,9 @@ class RedisBackend(RedisState):
         self._outbox = Outbox(options.queue_size)
         self._flush_allowed = asyncio.Event()
         self._subscribed = False
-        self._listeners_seen = 1
+        #: Bus listeners (PUBSUB NUMSUB) seen on recent healthy ticks; a flush after a fault waits for
+        #: the highest of them, so a count taken while Redis was shutting down does not lower the bar.
+        self._listeners_recent: deque[int] = deque([1], maxlen=LISTENER_WINDOW_TICKS)
         self._node: Node | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._recovery: asyncio.Task[None] | None = None
@@ -230,7 +235,8 @@ class RedisBackend(RedisState):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._grace
             listeners = await self._listeners()
-            while listeners < self._listeners_seen and loop.time() < deadline:
+            expected = max(self._listeners_recent)
+            while listeners < expected and loop.time() < deadline:
                 await asyncio.sleep(0.05)
                 listeners = await self._listeners()
         except FAULTS as error:
@@ -239,7 +245,7 @@ class RedisBackend(RedisState):
         except Exception:
             logger.exception("re-asserting this node's share failed")
             return
-        self._listeners_seen = listeners
+        self._listeners_recent.append(listeners)
         dropped = self._outbox.take_dropped()
         logger.info(
             "Redis connected: node %s registered, %d queued publishes to flush, %d dropped, %d stale members",
@@ -271,7 +277,7 @@ class RedisBackend(RedisState):
                 self._schedule_recovery()
             return
         if self._flush_allowed.is_set():
-            self._listeners_seen = await self._listeners()
+            self._listeners_recent.append(await self._listeners())
         known: set[str] = await self._cmd.smembers(f"{self.prefix}:nodes")  # type: ignore[assignment]
         nodes = [node for node in known if node != self.node_id]
         if not nodes:

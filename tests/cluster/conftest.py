@@ -37,7 +37,11 @@ def cluster(start_server: Callable[..., RunningServer], redis_server: RedisServe
     yield start
     # Shown by pytest only when the test failed: what each node logged beyond the banner.
     for i, node in enumerate(started):
-        notes = [line for line in node.output().splitlines() if " WARNING " in line or " ERROR " in line]
+        notes = [
+            line
+            for line in node.output().splitlines()
+            if " WARNING " in line or " ERROR " in line or "revurb.scaling" in line
+        ]
         print(f"node {i} (port {node.port}):", *notes[-20:], sep="\n  ")
 
 
