@@ -37,6 +37,8 @@ PUBLISH_BATCH = 256
 TOMBSTONE_SECONDS = 3600
 #: How long `stop()` waits for queued publishes (member_removed of the last sockets) to go out.
 STOP_FLUSH_SECONDS = 2.0
+#: Bus message type a node sends when it (re)joins; handled by the backends, never by the registry.
+HELLO = "hello"
 #: Heartbeat ticks (a quarter interval each) over which the bus listener count is remembered.
 LISTENER_WINDOW_TICKS = 8
 #: How long start-up waits for Redis before serving degraded.
@@ -205,6 +207,9 @@ class RedisBackend(RedisState):
             message = frames.loads(header)
             if message.get("node") == self.node_id or self._node is None:
                 return
+            if message.get("type") == HELLO:
+                self._spawn(self._count_listeners())
+                return
             if frame:
                 message["frame"] = frame
             self._node.on_bus_message(message)
@@ -234,6 +239,8 @@ class RedisBackend(RedisState):
                 self._announce_added(added)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._grace
+            # Tell the others a listener (re)joined, so a flush of theirs after a fault waits for it.
+            await self._cmd.publish(self.prefix, frames.dumps({"type": HELLO, "node": self.node_id}) + "\n")
             listeners = await self._listeners()
             expected = max(self._listeners_recent)
             while listeners < expected and loop.time() < deadline:
@@ -255,6 +262,12 @@ class RedisBackend(RedisState):
             len(removed) // 3,
         )
         self._flush_allowed.set()
+
+    async def _count_listeners(self) -> None:
+        try:
+            self._listeners_recent.append(await self._listeners())
+        except FAULTS as error:
+            self._failed("listener count", error)
 
     async def _listeners(self) -> int:
         counts = await self._cmd.pubsub_numsub(self.prefix)
