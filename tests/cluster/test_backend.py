@@ -109,8 +109,9 @@ async def test_outage_queue_keeps_the_newest_in_order(backends: Any, private_red
         "frame": '{"n":4}',
         "node": a.node_id,
     }
-    await _until(lambda: a.health().get("health") is None)
-    assert a.health()["scaling"]["queued"] == 0
+    await _until(lambda: a.health().get("health") is None and a.health()["scaling"]["queued"] == 0)
+    await asyncio.sleep(0.2)
+    assert len(b_node.messages) == 6  # nothing published twice
 
 
 async def test_state_is_reasserted_after_redis_loses_it(backends: Any, private_redis: RedisServer) -> None:
