@@ -1,0 +1,727 @@
+"""A lean HTTP/1.1 protocol for uvicorn (`http=`): signed triggers cost little more than the app itself.
+
+Built on `httptools` like uvicorn's own, with keep-alive, pipelining (answered in order), streamed
+request bodies with flow control, 100-continue, HEAD and HTTP/1.0. A response whose body comes in
+one message leaves in one write. WebSocket upgrades go to `config.ws_protocol_class` as uvicorn
+hands them over. When the app is known not to need a Task before its first real suspension (Revurb
+with the memory backend and configured apps, see `eager_safe`), `drive` runs it by hand and creates
+a Task only if it suspends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import http
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
+from urllib.parse import unquote
+
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
+from uvicorn.server import ServerState
+
+logger = logging.getLogger("revurb.server")
+access_logger = logging.getLogger("uvicorn.access")
+
+#: Buffered request body (bytes) or queued pipelined requests before reading from the socket pauses.
+HIGH_WATER = 65_536
+_MAX_QUEUED = 16
+#: Header bytes per request when uvicorn's `h11_max_incomplete_event_size` is not set (h11's default).
+_MAX_HEADER_BYTES = 16_384
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_HEADER_NAME = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
+_HEADER_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+_DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        phrase = b""
+    return b"HTTP/1.1 %d %s\r\n" % (status, phrase)
+
+
+STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
+
+Done = Callable[[BaseException | None], None]
+
+
+# The coroutine driver
+
+
+def drive(
+    coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop, done: Done, context: contextvars.Context
+) -> asyncio.Task[None] | None:
+    """Run `coro` in `context` until it suspends; only then finish it in a Task. `done` gets its outcome."""
+    try:
+        yielded = context.run(coro.send, None)
+    except StopIteration:
+        done(None)
+        return None
+    except (Exception, asyncio.CancelledError) as error:
+        done(error)
+        return None
+    return loop.create_task(_finish(coro, yielded, done), context=context)
+
+
+async def _finish(coro: Coroutine[Any, Any, Any], yielded: Any, done: Done) -> None:
+    try:
+        await _Resume(coro, yielded)
+    except asyncio.CancelledError as error:
+        done(error)
+        raise
+    except Exception as error:
+        done(error)
+    else:
+        done(None)
+
+
+class _Resume:
+    """Gives the Task what `coro` yielded (a future, or None for a bare yield), then goes on with `coro`.
+
+    The Task waits on that future and resumes us exactly as it would resume `coro` itself: by sending
+    None (the future's `__await__` inside `coro` reads the result) or throwing its cancellation.
+    """
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
+        self.coro = coro
+        self.yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, yielded = self.coro, self.yielded
+        while True:
+            try:
+                sent = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as error:
+                try:
+                    yielded = coro.throw(error)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+def eager_safe(app: Any) -> bool:
+    """Whether `app` (under uvicorn's wrappers) may run outside a Task until it first suspends.
+
+    Code that needs `asyncio.current_task()` (`asyncio.timeout`, anyio, Redis clients) fails there, so
+    only Revurb with the memory backend and configured apps qualifies; any other app gets a Task.
+    """
+    from revurb.apps import ConfigAppProvider
+    from revurb.scaling.memory import MemoryBackend
+    from revurb.server.app import Revurb
+
+    for _ in range(8):
+        if isinstance(app, Revurb):
+            return isinstance(app.backend, MemoryBackend) and type(app.provider) is ConfigAppProvider
+        app = getattr(app, "app", None)
+        if app is None:
+            return False
+    return False
+
+
+# The protocol
+
+
+class _TooLarge(Exception):
+    """The request head is larger than the limit."""
+
+
+class _Request:
+    """One request: its scope, body buffer, ASGI `receive` / `send` and response state."""
+
+    __slots__ = (
+        "protocol",
+        "scope",
+        "body",
+        "size",
+        "complete",
+        "delivered",
+        "keep_alive",
+        "expect_continue",
+        "head_only",
+        "waiter",
+        "started",
+        "finished",
+        "disconnected",
+        "chunked",
+        "remaining",
+        "head",
+    )
+
+    def __init__(self, protocol: RevurbHttpProtocol, scope: dict[str, Any], keep_alive: bool) -> None:
+        self.protocol = protocol
+        self.scope = scope
+        self.body: list[bytes] = []
+        self.size = 0
+        self.complete = False
+        self.delivered = False
+        self.keep_alive = keep_alive
+        self.expect_continue = False
+        self.head_only = scope["method"] == "HEAD"
+        self.waiter: asyncio.Future[None] | None = None
+        self.started = False
+        self.finished = False
+        self.disconnected = False
+        self.chunked = False
+        self.remaining = 0
+        #: The response head, held back while the app runs by hand so that head and body leave together.
+        self.head: bytes | None = None
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def receive(self) -> dict[str, Any]:
+        protocol = self.protocol
+        if self.expect_continue:
+            self.expect_continue = False
+            if not self.started and not protocol.closing:
+                protocol.transport.write(_CONTINUE)
+        while not (self.body or self.complete or self.disconnected or self.finished):
+            protocol.resume_reading()
+            waiter = self.waiter = protocol.loop.create_future()
+            await waiter
+        while self.delivered and not (self.disconnected or self.finished):
+            waiter = self.waiter = protocol.loop.create_future()
+            await waiter
+        if self.disconnected or self.finished:
+            return _DISCONNECT
+        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
+        self.body = []
+        self.size = 0
+        self.delivered = self.complete
+        protocol.resume_reading()
+        return {"type": "http.request", "body": body, "more_body": not self.complete}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        protocol = self.protocol
+        if protocol.write_paused and not self.disconnected:
+            await protocol.drain()
+        if self.disconnected:
+            return
+        kind = message["type"]
+        if not self.started:
+            if kind != "http.response.start":
+                raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{kind}'.")
+            self.started = True
+            self.expect_continue = False
+            head = self._head(message["status"], message.get("headers", ()))
+            if protocol.running_by_hand:
+                self.head = head
+            else:
+                protocol.transport.write(head)
+            return
+        if self.finished:
+            raise RuntimeError(f"Unexpected ASGI message '{kind}' sent, after response already completed.")
+        if kind != "http.response.body":
+            raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{kind}'.")
+        body: bytes = message.get("body", b"")
+        more_body: bool = message.get("more_body", False)
+        if self.head_only:
+            body = b""
+        elif self.chunked:
+            chunk = b"%x\r\n%s\r\n" % (len(body), body) if body else b""
+            body = chunk if more_body else chunk + b"0\r\n\r\n"
+        else:
+            self.remaining -= len(body)
+            if self.remaining < 0:
+                raise RuntimeError("Response content longer than Content-Length")
+            if not more_body and self.remaining:
+                raise RuntimeError("Response content shorter than Content-Length")
+        if self.head is not None:
+            body = self.head + body
+            self.head = None
+        if body:
+            protocol.transport.write(body)
+        if not more_body:
+            self.finished = True
+            self.wake()
+            protocol.response_done(self)
+
+    def _head(self, status: int, headers: Any) -> bytes:
+        protocol = self.protocol
+        if protocol.access_log:
+            scope = self.scope
+            query = scope["query_string"]
+            access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                "{}:{}".format(*scope["client"]) if scope["client"] else "-",
+                scope["method"],
+                scope["path"] + ("?" + query.decode("ascii") if query else ""),
+                scope["http_version"],
+                status,
+            )
+        content = [STATUS_LINES[status]]
+        length: int | None = None
+        close_sent = False
+        for name, value in (*protocol.server_state.default_headers, *headers):
+            if _HEADER_NAME.search(name):
+                raise RuntimeError("Invalid HTTP header name.")
+            if _HEADER_VALUE.search(value):
+                raise RuntimeError("Invalid HTTP header value.")
+            name = name.lower()
+            if name == b"content-length" and length is None and not self.chunked:
+                length = int(value)
+            elif name == b"transfer-encoding" and value.lower() == b"chunked":
+                self.chunked = True
+                length = None
+            elif name == b"connection" and b"close" in [token.strip().lower() for token in value.split(b",")]:
+                self.keep_alive = False
+                close_sent = True
+            content.append(b"%s: %s\r\n" % (name, value))
+        if not self.keep_alive and not close_sent:
+            content.append(b"connection: close\r\n")
+        if length is not None:
+            self.remaining = length
+        elif not self.chunked and not self.head_only and status not in (204, 304):
+            self.chunked = True
+            content.append(b"transfer-encoding: chunked\r\n")
+        content.append(b"\r\n")
+        if self.head_only:
+            self.remaining = 0
+            self.chunked = False
+        return b"".join(content)
+
+
+class RevurbHttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection: parsing, the ASGI request cycle, and the hand-over of upgrades."""
+
+    __slots__ = (
+        "config",
+        "app",
+        "app_state",
+        "server_state",
+        "connections",
+        "tasks",
+        "loop",
+        "parser",
+        "transport",
+        "scheme",
+        "server",
+        "client",
+        "root_path",
+        "asgi",
+        "eager",
+        "access_log",
+        "header_limit",
+        "url",
+        "headers",
+        "header_bytes",
+        "parsing",
+        "upgrade",
+        "queue",
+        "current",
+        "running_by_hand",
+        "dispatching",
+        "scheduled",
+        "closing",
+        "reading_paused",
+        "write_paused",
+        "drain_waiter",
+        "idle_since",
+        "timer",
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = config.loaded_app
+        self.app_state = app_state
+        self.server_state = server_state
+        self.connections = server_state.connections
+        self.tasks = server_state.tasks
+        self.loop = _loop or asyncio.get_event_loop()
+        self.parser = httptools.HttpRequestParser(self)
+        with contextlib.suppress(AttributeError):  # httptools < 0.6.3
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.scheme = "http"
+        self.server: tuple[str, int | None] | None = None
+        self.client: tuple[str, int] | None = None
+        self.root_path = config.root_path
+        self.asgi = {"version": config.asgi_version, "spec_version": "2.3"}
+        self.eager = not config.reset_contextvars and eager_safe(self.app)
+        self.access_log = access_logger.hasHandlers()
+        self.header_limit = config.h11_max_incomplete_event_size or _MAX_HEADER_BYTES
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.header_bytes = 0
+        #: The request whose body the parser is reading; None while skipping an upgrade's.
+        self.parsing: _Request | None = None
+        #: An upgrade request's head, handed to the WebSocket protocol once earlier responses are out.
+        self.upgrade: bytes | None = None
+        self.queue: deque[_Request] = deque()
+        #: The request at the head of the queue once its app started.
+        self.current: _Request | None = None
+        self.running_by_hand = False
+        self.dispatching = False
+        self.scheduled = False
+        self.closing = False
+        self.reading_paused = False
+        self.write_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.idle_since: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.connections.add(self)  # type: ignore[arg-type]
+        self.transport = transport  # type: ignore[assignment]
+        self.server = get_local_addr(transport)  # type: ignore[arg-type]
+        self.client = get_remote_addr(transport)  # type: ignore[arg-type]
+        if is_ssl(transport):  # type: ignore[arg-type]
+            self.scheme = "https"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        self.closing = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        for request in self.queue:
+            request.disconnected = True
+            request.wake()
+        self.queue.clear()
+        self.current = None
+        self.write_paused = False
+        self._wake_drain()
+        self.parser = None  # type: ignore[assignment]
+
+    def eof_received(self) -> None:
+        pass
+
+    def data_received(self, data: bytes) -> None:
+        self.idle_since = None
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._on_upgrade(data[upgrade.args[0] :])
+        except httptools.HttpParserError as error:
+            too_large = isinstance(error.__context__, _TooLarge)
+            message = "Request header too large." if too_large else "Invalid HTTP request received."
+            logger.warning(message)
+            self._reject(431 if too_large else 400, message)
+            return
+        if len(self.queue) > _MAX_QUEUED or (self.parsing is not None and self.parsing.size > HIGH_WATER):
+            self.pause_reading()
+        if self.queue or self.upgrade is not None:
+            self.schedule()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drain()
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.header_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self._count(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value))
+        self.headers.append((name.lower(), value))
+
+    def _count(self, size: int) -> None:
+        self.header_bytes += size
+        if self.header_bytes > self.header_limit:
+            raise _TooLarge
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        method = parser.get_method().decode("ascii")
+        version = parser.get_http_version()
+        headers = self.headers
+        if parser.should_upgrade() and self._websocket_upgrade():
+            self.parsing = None
+            lines = [method.encode(), b" ", self.url, b" HTTP/1.1\r\n"]
+            for name, value in headers:
+                lines += [name, b": ", value, b"\r\n"]
+            lines.append(b"\r\n")
+            self.upgrade = b"".join(lines)
+            return
+        url = httptools.parse_url(self.url)
+        raw_path: bytes = url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        scope = {
+            "type": "http",
+            "asgi": self.asgi,
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": method,
+            "root_path": self.root_path,
+            "path": self.root_path + path,
+            "raw_path": self.root_path.encode("ascii") + raw_path if self.root_path else raw_path,
+            "query_string": url.query or b"",
+            "headers": headers,
+            "state": self.app_state.copy(),
+        }
+        request = _Request(self, scope, version != "1.0" and parser.should_keep_alive())
+        for name, value in headers:
+            if name == b"expect" and value.lower() == b"100-continue":
+                request.expect_continue = True
+        self.parsing = request
+        self.queue.append(request)
+
+    def on_body(self, body: bytes) -> None:
+        request = self.parsing
+        if request is None or request.finished:
+            return
+        request.body.append(body)
+        request.size += len(body)
+        request.wake()
+
+    def on_message_complete(self) -> None:
+        request = self.parsing
+        if request is None:
+            return
+        self.parsing = None
+        request.complete = True
+        request.wake()
+
+    # Running requests
+
+    def schedule(self) -> None:
+        """Dispatch as the loop's next callback, where a Task's first step would run.
+
+        Messages that other sockets delivered before this request (a WebSocket unsubscribe, say) are
+        then handled first, as they were when every request got a Task.
+        """
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.dispatch)
+
+    def dispatch(self) -> None:
+        """Start the app for the request at the head of the queue once it can, then the next ones."""
+        self.scheduled = False
+        if self.dispatching:
+            return
+        self.dispatching = True
+        try:
+            while self.current is None and self.queue and not self.closing:
+                request = self.queue[0]
+                if not (request.complete or request.expect_continue or request.size > HIGH_WATER):
+                    break
+                self._start(request)
+        finally:
+            self.dispatching = False
+        if self.closing or self.current is not None or self.queue:
+            return
+        if self.upgrade is not None:
+            self._hand_over()
+            return
+        self.resume_reading()
+        self.idle_since = self.loop.time()
+        if self.timer is None:
+            self.timer = self.loop.call_later(self.config.timeout_keep_alive, self._on_timer)
+
+    def _start(self, request: _Request) -> None:
+        self.current = request
+        limit = self.config.limit_concurrency
+        app = self.app
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            logger.warning("Exceeded concurrency limit.")
+            app = service_unavailable
+        coro = app(request.scope, request.receive, request.send)
+
+        def done(error: BaseException | None) -> None:
+            self._app_done(request, error)
+
+        if not self.eager:
+            context = contextvars.Context() if self.config.reset_contextvars else None
+            started = self.loop.create_task(_run(coro, done), context=context)
+            self.tasks.add(started)
+            started.add_done_callback(self.tasks.discard)
+            return
+        self.running_by_hand = True
+        try:
+            task = drive(coro, self.loop, done, contextvars.copy_context())
+        finally:
+            self.running_by_hand = False
+        if request.head is not None and not self.closing:
+            self.transport.write(request.head)
+            request.head = None
+        if task is not None:
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def response_done(self, request: _Request) -> None:
+        """The response is complete: close, or let the next pipelined request go."""
+        self.server_state.total_requests += 1
+        if not request.keep_alive:
+            self.close()
+            return
+        if self.current is request:
+            self.current = None
+            self.queue.popleft()
+            if not self.dispatching:
+                self.schedule()
+
+    def _app_done(self, request: _Request, error: BaseException | None) -> None:
+        if error is not None:
+            logger.error("Exception in ASGI application", exc_info=error)
+        elif not request.started and not request.disconnected:
+            logger.error("ASGI callable returned without starting response.")
+        elif not request.finished and not request.disconnected:
+            logger.error("ASGI callable returned without completing response.")
+        if request.finished or request.disconnected:
+            return
+        if request.started:
+            self.close()
+        else:
+            self._reject(500, "Internal Server Error")
+
+    def _websocket_upgrade(self) -> bool:
+        if self.config.ws_protocol_class is None:
+            return False
+        connection: list[bytes] = []
+        upgrade = None
+        for name, value in self.headers:
+            if name == b"connection":
+                connection = [token.lower().strip() for token in value.split(b",")]
+            elif name == b"upgrade":
+                upgrade = value.lower()
+        return b"upgrade" in connection and upgrade == b"websocket"
+
+    def _on_upgrade(self, rest: bytes) -> None:
+        if self.upgrade is None:
+            logger.warning("Unsupported upgrade request.")
+            return
+        self.upgrade += rest
+        self.pause_reading()
+
+    def _hand_over(self) -> None:
+        """Give the socket to the WebSocket protocol, as uvicorn's `handle_websocket_upgrade` does."""
+        head, _, rest = (self.upgrade or b"").partition(b"\r\n\r\n")
+        self.upgrade = None
+        self.connections.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        factory: Any = self.config.ws_protocol_class
+        protocol: asyncio.Protocol = factory(
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        protocol.connection_made(self.transport)
+        protocol.data_received(head + b"\r\n\r\n")
+        if rest:
+            protocol.data_received(rest)
+        self.transport.set_protocol(protocol)
+        self.closing = True
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    # Flow control, closing, shutdown
+
+    def pause_reading(self) -> None:
+        if not self.reading_paused and not self.closing:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused and not self.closing and self.upgrade is None and len(self.queue) <= 8:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    async def drain(self) -> None:
+        if self.drain_waiter is None:
+            self.drain_waiter = self.loop.create_future()
+        await asyncio.shield(self.drain_waiter)
+
+    def _wake_drain(self) -> None:
+        waiter = self.drain_waiter
+        if waiter is not None:
+            self.drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.transport.close()
+
+    def _reject(self, status: int, message: str) -> None:
+        if self.closing:
+            return
+        body = message.encode("ascii")
+        content = [STATUS_LINES[status]]
+        for name, value in self.server_state.default_headers:
+            content.append(b"%s: %s\r\n" % (name, value))
+        content.append(
+            b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+            % (len(body), body)
+        )
+        self.transport.write(b"".join(content))
+        self.close()
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.closing:
+            return
+        timeout = self.config.timeout_keep_alive
+        idle_since = self.idle_since
+        if idle_since is not None and self.loop.time() - idle_since >= timeout:
+            self.close()
+            return
+        delay = timeout if idle_since is None else timeout - (self.loop.time() - idle_since)
+        self.timer = self.loop.call_later(delay, self._on_timer)
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: close when idle, else after the response in progress."""
+        if self.current is None and not self.queue:
+            self.close()
+            return
+        for request in self.queue:
+            request.keep_alive = False
+
+
+async def _run(coro: Coroutine[Any, Any, Any], done: Done) -> None:
+    try:
+        await coro
+    except asyncio.CancelledError as error:
+        done(error)
+        raise
+    except Exception as error:
+        done(error)
+    else:
+        done(None)
