@@ -39,9 +39,11 @@ def uvicorn_options(settings: Settings, fast_path: bool = True) -> dict[str, Any
         "server_header": False,
     }
     if fast_path:
+        from revurb.server.http_protocol import RevurbHttpProtocol
         from revurb.server.protocol import RevurbWebSocketProtocol
 
         options["ws"] = RevurbWebSocketProtocol
+        options["http"] = RevurbHttpProtocol
     return options
 
 
