@@ -35,6 +35,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--via-ws", action="store_true", help="fanout, soak: receive through ws events (slower generator)"
     )
+    parser.add_argument("--steady", type=int, default=250, help="soak: steady subscribers")
+    parser.add_argument("--churning", type=int, default=250, help="soak: churning connections")
     parser.add_argument("--sockets", type=int, default=10_000, help="memory: sockets to open")
     parser.add_argument("--deflate", help="memory: client offers permessage-deflate: off,on")
     parser.add_argument(

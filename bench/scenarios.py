@@ -142,14 +142,21 @@ def soak(args: argparse.Namespace) -> list[Case]:
     seconds = args.seconds or 60
     config = {
         "scenario": "soak",
-        "steady": 250,
-        "churning": 250,
+        "steady": args.steady,
+        "churning": args.churning,
         "seconds": seconds,
         "intervalMs": 100,
         "stayMs": [1000, 5000],
         "viaWs": args.via_ws,
     }
-    return [Case("steady=250,churning=250", config, ready_timeout=60, result_timeout=seconds + 60)]
+    return [
+        Case(
+            f"steady={args.steady},churning={args.churning}",
+            config,
+            ready_timeout=60,
+            result_timeout=seconds + 60,
+        )
+    ]
 
 
 def _per_socket(result: dict[str, Any]) -> None:
