@@ -271,14 +271,16 @@ class _Request:
                 scope["http_version"],
                 status,
             )
+        headers = [*protocol.server_state.default_headers, *headers]
+        # Both patterns match single bytes, so one search over the joined names (values) checks them all.
+        if _HEADER_NAME.search(b"".join([name for name, _ in headers])):
+            raise RuntimeError("Invalid HTTP header name.")
+        if _HEADER_VALUE.search(b"".join([value for _, value in headers])):
+            raise RuntimeError("Invalid HTTP header value.")
         content = [STATUS_LINES[status]]
         length: int | None = None
         close_sent = False
-        for name, value in (*protocol.server_state.default_headers, *headers):
-            if _HEADER_NAME.search(name):
-                raise RuntimeError("Invalid HTTP header name.")
-            if _HEADER_VALUE.search(value):
-                raise RuntimeError("Invalid HTTP header value.")
+        for name, value in headers:
             name = name.lower()
             if name == b"content-length" and length is None and not self.chunked:
                 length = int(value)
@@ -451,16 +453,15 @@ class RevurbHttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        self._count(len(url))
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value))
-        self.headers.append((name.lower(), value))
-
-    def _count(self, size: int) -> None:
-        self.header_bytes += size
+        self.header_bytes += len(url)
         if self.header_bytes > self.header_limit:
             raise _TooLarge
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_bytes += len(name) + len(value)
+        if self.header_bytes > self.header_limit:
+            raise _TooLarge
+        self.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         parser = self.parser
