@@ -54,7 +54,8 @@ class FastConnection(Connection):
     def send_prepared(self, prepared: bytes) -> None:
         protocol = self._protocol
         protocol.write(prepared)
-        if protocol.buffered() > self._max_pending and not protocol.close_sent:
+        # The backlog is only worth measuring once the transport has said it is filling up.
+        if protocol.write_paused and protocol.buffered() > self._max_pending and not protocol.close_sent:
             logger.warning("closing socket %s: output backlog over the cap", self.socket_id)
             protocol.close(ErrorCode.OVER_CAPACITY, codes.SLOW_CONSUMER)
 

@@ -70,6 +70,7 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         "close_sent",
         "disconnected",
         "paused",
+        "write_paused",
         "close_timer",
         "fragments",
         "fragment_opcode",
@@ -103,6 +104,8 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         self.close_sent = False
         self.disconnected = False
         self.paused = False
+        #: Set while the transport's buffer is over its high-water mark (asyncio flow control).
+        self.write_paused = False
         self.close_timer: asyncio.TimerHandle | None = None
         self.fragments: list[bytes] | None = None
         self.fragment_opcode = 0
@@ -144,10 +147,10 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
             self._fail(error.code, error.reason)
 
     def pause_writing(self) -> None:
-        return None
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        return None
+        self.write_paused = False
 
     # uvicorn's shutdown hook
 
