@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -204,3 +205,21 @@ async def test_a_websocket_upgrade_after_a_request_on_a_keep_alive_socket(
     frame = as_json(await raw.exactly(length))
     assert frame["event"] == "pusher:connection_established"
     assert set(as_json(frame["data"])) == {"socket_id", "activity_timeout"}
+
+
+async def test_shutdown_closes_idle_keep_alive_sockets_at_once(start_server: Any) -> None:
+    running: RunningServer = start_server()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(running.host, running.port), TIMEOUT)
+    raw = Raw(reader, writer)
+    try:
+        await raw.send(get("/up"))
+        status, _, body = await raw.response()
+        assert (status, body) == (200, b'{"health":"OK"}')
+
+        running.process.send_signal(signal.SIGTERM)
+        # Well before uvicorn's 5 s keep-alive timeout: the server closed the idle socket itself.
+        assert await asyncio.wait_for(reader.read(1), 3.0) == b""
+        # uvicorn re-raises the signal once it has shut down.
+        assert await asyncio.to_thread(running.process.wait, TIMEOUT) == -signal.SIGTERM
+    finally:
+        writer.close()
