@@ -223,3 +223,27 @@ async def test_shutdown_closes_idle_keep_alive_sockets_at_once(start_server: Any
         assert await asyncio.to_thread(running.process.wait, TIMEOUT) == -signal.SIGTERM
     finally:
         writer.close()
+
+
+async def test_a_large_streamed_body_is_refused_then_the_socket_serves_on(
+    raw: Raw, server: RunningServer
+) -> None:
+    payload = json.dumps({"name": "big", "channels": ["large-body"], "data": "x" * 300_000}).encode()
+    await raw.send(
+        (
+            f"POST {signed_target(server, 'POST', '/events', payload)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ).encode()
+    )
+    for start in range(0, len(payload), 16_384):
+        piece = payload[start : start + 16_384]
+        await raw.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+    await raw.send(b"0\r\n\r\n")
+
+    status, _, body = await raw.response()
+    assert (status, as_json(body)) == (413, {"error": "The request body is larger than 10000 bytes"})
+
+    # The rest of the refused body was skipped: the next request on the socket is answered.
+    await raw.send(get("/up"))
+    status, _, body = await raw.response()
+    assert (status, body) == (200, b'{"health":"OK"}')
