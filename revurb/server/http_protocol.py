@@ -17,7 +17,6 @@ import http
 import logging
 import re
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 from urllib.parse import unquote
 
@@ -26,6 +25,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
+
+from revurb.server.eager import drive, eager_safe, run_in_task
 
 logger = logging.getLogger("revurb.server")
 access_logger = logging.getLogger("uvicorn.access")
@@ -50,91 +51,6 @@ def _status_line(status: int) -> bytes:
 
 
 STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
-
-Done = Callable[[BaseException | None], None]
-
-
-# The coroutine driver
-
-
-def drive(
-    coro: Coroutine[Any, Any, Any], loop: asyncio.AbstractEventLoop, done: Done, context: contextvars.Context
-) -> asyncio.Task[None] | None:
-    """Run `coro` in `context` until it suspends; only then finish it in a Task. `done` gets its outcome."""
-    try:
-        yielded = context.run(coro.send, None)
-    except StopIteration:
-        done(None)
-        return None
-    except (Exception, asyncio.CancelledError) as error:
-        done(error)
-        return None
-    return loop.create_task(_finish(coro, yielded, done), context=context)
-
-
-async def _finish(coro: Coroutine[Any, Any, Any], yielded: Any, done: Done) -> None:
-    try:
-        await _Resume(coro, yielded)
-    except asyncio.CancelledError as error:
-        done(error)
-        raise
-    except Exception as error:
-        done(error)
-    else:
-        done(None)
-
-
-class _Resume:
-    """Gives the Task what `coro` yielded (a future, or None for a bare yield), then goes on with `coro`.
-
-    The Task waits on that future and resumes us exactly as it would resume `coro` itself: by sending
-    None (the future's `__await__` inside `coro` reads the result) or throwing its cancellation.
-    """
-
-    __slots__ = ("coro", "yielded")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
-        self.coro = coro
-        self.yielded = yielded
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, yielded = self.coro, self.yielded
-        while True:
-            try:
-                sent = yield yielded
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as error:
-                try:
-                    yielded = coro.throw(error)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    yielded = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-def eager_safe(app: Any) -> bool:
-    """Whether `app` (under uvicorn's wrappers) may run outside a Task until it first suspends.
-
-    Code that needs `asyncio.current_task()` (`asyncio.timeout`, anyio, Redis clients) fails there, so
-    only Revurb with the memory backend and configured apps qualifies; any other app gets a Task.
-    """
-    from revurb.apps import ConfigAppProvider
-    from revurb.scaling.memory import MemoryBackend
-    from revurb.server.app import Revurb
-
-    for _ in range(8):
-        if isinstance(app, Revurb):
-            return isinstance(app.backend, MemoryBackend) and type(app.provider) is ConfigAppProvider
-        app = getattr(app, "app", None)
-        if app is None:
-            return False
-    return False
-
 
 # The protocol
 
@@ -569,7 +485,7 @@ class RevurbHttpProtocol(asyncio.Protocol):
 
         if not self.eager:
             context = contextvars.Context() if self.config.reset_contextvars else None
-            started = self.loop.create_task(_run(coro, done), context=context)
+            started = self.loop.create_task(run_in_task(coro, done), context=context)
             self.tasks.add(started)
             started.add_done_callback(self.tasks.discard)
             return
@@ -714,15 +630,3 @@ class RevurbHttpProtocol(asyncio.Protocol):
             return
         for request in self.queue:
             request.keep_alive = False
-
-
-async def _run(coro: Coroutine[Any, Any, Any], done: Done) -> None:
-    try:
-        await coro
-    except asyncio.CancelledError as error:
-        done(error)
-        raise
-    except Exception as error:
-        done(error)
-    else:
-        done(None)
