@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.http import signed_params
-from tests.support.servers import RunningServer
+from tests.support.servers import RunningServer, start_revurb
 
 TIMEOUT = 5.0
 HEALTH = {"health": "OK"}
@@ -54,6 +54,18 @@ class Raw:
 
     async def closed(self) -> bool:
         return await asyncio.wait_for(self.reader.read(1), TIMEOUT) == b""
+
+
+#: These tests are about RevurbHttpProtocol itself, so they pin the fast path whatever mode the
+#: suite runs in (CI also runs the integration tests with REVURB_FAST_PATH=0).
+FAST_PATH = {"REVURB_FAST_PATH": "1"}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    running = start_revurb(FAST_PATH)
+    yield running
+    running.stop()
 
 
 @pytest.fixture
@@ -208,7 +220,7 @@ async def test_a_websocket_upgrade_after_a_request_on_a_keep_alive_socket(
 
 
 async def test_shutdown_closes_idle_keep_alive_sockets_at_once(start_server: Any) -> None:
-    running: RunningServer = start_server()
+    running: RunningServer = start_server(FAST_PATH)
     reader, writer = await asyncio.wait_for(asyncio.open_connection(running.host, running.port), TIMEOUT)
     raw = Raw(reader, writer)
     try:

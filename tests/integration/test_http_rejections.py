@@ -91,7 +91,9 @@ async def test_wrong_auth_key_even_when_signed_with_the_right_secret(target: Tar
     refused(response, 401, "Invalid auth_key")
 
 
-@pytest.mark.parametrize("shift", [-601, 601, -86_400, 10**6])
+# The exact ±600/±601 edges are unit-tested with a fixed clock (tests/unit/test_signature.py); through
+# a live server the second can turn between signing and checking, so these keep a few seconds clear.
+@pytest.mark.parametrize("shift", [-605, 605, -86_400, 10**6])
 async def test_stale_or_future_auth_timestamp(target: Target, shift: int) -> None:
     timestamp = int(time.time()) + shift
     response = await call(target.server, "POST", "/events", target.event(), timestamp=timestamp)
