@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import ipaddress
 import shutil
 import socket
 import subprocess
@@ -17,16 +15,13 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from revurb.scaling import lua
 from revurb.scaling.base import BusMessage
 from revurb.scaling.redis import RedisBackend, RedisOptions
 from tests.support.pusher_socket import unique
 from tests.support.servers import RedisServer, free_port
+from tests.support.tls import self_signed
 
 HEARTBEAT = 0.4
 
@@ -178,40 +173,12 @@ async def test_a_dead_node_is_swept_by_a_live_one(backends: Any) -> None:
     assert await b.connection_count("1") == 0
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "revurb redis test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
 def tls_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """A redis-server answering only TLS, with a self-signed certificate for 127.0.0.1."""
     binary = shutil.which("redis-server")
     assert binary is not None, "redis-server is required"
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path, "revurb redis test")
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert)]
