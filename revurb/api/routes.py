@@ -7,7 +7,7 @@ path a Pusher server has, and it needs no middleware, no `Request` object and no
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -43,6 +43,7 @@ class ApiRequest:
 
 
 Handler = Callable[[ApiRequest, ChannelManager], Awaitable[Any]]
+Matched = tuple[Handler, str, dict[str, str]]
 
 
 def parse_query(raw: bytes) -> dict[str, str]:
@@ -60,12 +61,24 @@ def parse_query(raw: bytes) -> dict[str, str]:
     return query
 
 
-async def respond(send: Send, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-    body = frames.dumps_bytes(payload)
-    response_headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
-    for name, value in (headers or {}).items():
-        response_headers.append((name.lower().encode(), value.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    """An endpoint's answer: status, JSON body bytes and any extra headers (`Allow` on a 405)."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> ApiResponse:
+    extra = tuple((name.lower().encode(), value.encode()) for name, value in (headers or {}).items())
+    return ApiResponse(status, frames.dumps_bytes(payload), extra)
+
+
+async def respond(send: Send, response: ApiResponse) -> None:
+    body = response.body
+    headers = [*_JSON_HEADERS, (b"content-length", b"%d" % len(body)), *response.headers]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -100,8 +113,11 @@ class HttpApi:
         root: str = scope.get("root_path", "")
         return path[len(root) :] if root and path.startswith(root) else path
 
-    def match(self, scope: Scope) -> tuple[Handler, str, dict[str, str]] | None:
-        path = self.local_path(scope)
+    def match(self, scope: Scope) -> Matched | None:
+        return self.match_path(self.local_path(scope))
+
+    def match_path(self, path: str) -> Matched | None:
+        """The endpoint for a path below the mount point: handler, allowed method, path parameters."""
         if not path.startswith(self._starts):
             return None
         for pattern, handler, method in self.endpoints:
@@ -110,22 +126,44 @@ class HttpApi:
                 return handler, method, found.groupdict()
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, matched: Any) -> None:
-        handler, method, path_params = matched
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, matched: Matched) -> None:
+        """Serve a matched request as a plain ASGI app: read the body, answer, send the JSON."""
+        method: str = scope["method"]
+        body = b""
+        if method == matched[1]:
+            try:
+                body = await self._read_body(scope, receive)
+            except ApiError as error:
+                await respond(send, json_response(error.status, {"error": error.message}, error.headers))
+                return
+        response = await self.answer(
+            method, self.local_path(scope), scope["path"], scope.get("query_string", b""), body, matched
+        )
+        await respond(send, response)
+
+    async def answer(
+        self, method: str, local_path: str, full_path: str, query_string: bytes, body: bytes, matched: Matched
+    ) -> ApiResponse:
+        """Check and run one complete request; `RevurbHttpProtocol` calls this directly for speed.
+
+        `local_path` is the path below a host app's mount point, `full_path` the path as received.
+        """
+        handler, allowed, path_params = matched
         try:
             # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
-            if scope["method"] != method:
-                raise method_not_allowed(scope["method"], method)
-            body = await self._read_body(scope, receive)
-            query = parse_query(scope.get("query_string", b""))
-            request = ApiRequest(scope["method"], path_params, query, body)
+            if method != allowed:
+                raise method_not_allowed(method, allowed)
+            limit = self.settings.max_request_size
+            if len(body) > limit:
+                raise too_large(f"The request body is larger than {limit} bytes")
+            query = parse_query(query_string)
+            request = ApiRequest(method, path_params, query, body)
             app = await self._find_app(request)
-            signature.verify(app, request.method, self._signed_paths(scope), query, body)
+            signature.verify(app, method, self._signed_paths(local_path, full_path), query, body)
             result = await handler(request, self.registry.manager(app))
         except ApiError as error:
-            await respond(send, error.status, {"error": error.message}, dict(error.headers))
-            return
-        await respond(send, 200, result)
+            return json_response(error.status, {"error": error.message}, error.headers)
+        return ApiResponse(200, frames.dumps_bytes(result))
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.settings.max_request_size
@@ -162,10 +200,8 @@ class HttpApi:
             raise not_found("Application does not exist")
         return app
 
-    def _signed_paths(self, scope: Scope) -> list[str]:
+    def _signed_paths(self, local: str, full: str) -> list[str]:
         """The path SDKs sign: without our prefix (and without a host app's mount point)."""
-        full: str = scope["path"]
-        local = self.local_path(scope)
         prefix = self.settings.path
         if prefix and local.startswith(prefix):
             local = local[len(prefix) :]

@@ -40,8 +40,13 @@ _PREFIXES: tuple[tuple[str, ChannelKind], ...] = (
 )
 
 
+_SPECIAL_STARTS = ("private-", "presence-", "cache-", SERVER_TO_USER_PREFIX)
+
+
 def kind_of(name: str) -> ChannelKind:
     """The kind of channel a name denotes."""
+    if not name.startswith(_SPECIAL_STARTS):
+        return PUBLIC
     for prefix, kind in _PREFIXES:
         if name.startswith(prefix):
             return kind

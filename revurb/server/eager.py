@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from revurb.server.app import Revurb
 
 Done = Callable[[BaseException | None], None]
 
@@ -85,15 +88,28 @@ def eager_safe(app: Any) -> bool:
     """
     from revurb.apps import ConfigAppProvider
     from revurb.scaling.memory import MemoryBackend
+
+    revurb = served_revurb(app)
+    return (
+        revurb is not None
+        and isinstance(revurb.backend, MemoryBackend)
+        and type(revurb.provider) is ConfigAppProvider
+    )
+
+
+def served_revurb(app: Any) -> Revurb | None:
+    """The Revurb app uvicorn serves, seen through uvicorn's proxy-headers wrapper; else None.
+
+    Any other wrapper (an embedding host's middleware, uvicorn's trace logger) must see every request,
+    so then there is no Revurb to call directly.
+    """
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
     from revurb.server.app import Revurb
 
-    for _ in range(8):
-        if isinstance(app, Revurb):
-            return isinstance(app.backend, MemoryBackend) and type(app.provider) is ConfigAppProvider
-        app = getattr(app, "app", None)
-        if app is None:
-            return False
-    return False
+    if isinstance(app, ProxyHeadersMiddleware):
+        app = app.app
+    return app if isinstance(app, Revurb) else None
 
 
 async def run_in_task(coro: Coroutine[Any, Any, Any], done: Done) -> None:

@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import http
 import logging
-import re
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import unquote
 
@@ -26,199 +25,21 @@ from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 
-from revurb.server.eager import drive, eager_safe, run_in_task
+from revurb.api.routes import HttpApi, Matched
+from revurb.server.eager import drive, eager_safe, run_in_task, served_revurb
+from revurb.server.http_request import STATUS_LINES, HttpRequest, access_logger
 
 logger = logging.getLogger("revurb.server")
-access_logger = logging.getLogger("uvicorn.access")
 
 #: Buffered request body (bytes) or queued pipelined requests before reading from the socket pauses.
 HIGH_WATER = 65_536
 _MAX_QUEUED = 16
 #: Header bytes per request when uvicorn's `h11_max_incomplete_event_size` is not set (h11's default).
 _MAX_HEADER_BYTES = 16_384
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_HEADER_NAME = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
-_HEADER_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
-_DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
-
-
-def _status_line(status: int) -> bytes:
-    try:
-        phrase = http.HTTPStatus(status).phrase.encode()
-    except ValueError:
-        phrase = b""
-    return b"HTTP/1.1 %d %s\r\n" % (status, phrase)
-
-
-STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
-
-# The protocol
 
 
 class _TooLarge(Exception):
     """The request head is larger than the limit."""
-
-
-class _Request:
-    """One request: its scope, body buffer, ASGI `receive` / `send` and response state."""
-
-    __slots__ = (
-        "protocol",
-        "scope",
-        "body",
-        "size",
-        "complete",
-        "delivered",
-        "keep_alive",
-        "expect_continue",
-        "head_only",
-        "waiter",
-        "started",
-        "finished",
-        "disconnected",
-        "chunked",
-        "remaining",
-        "head",
-    )
-
-    def __init__(self, protocol: RevurbHttpProtocol, scope: dict[str, Any], keep_alive: bool) -> None:
-        self.protocol = protocol
-        self.scope = scope
-        self.body: list[bytes] = []
-        self.size = 0
-        self.complete = False
-        self.delivered = False
-        self.keep_alive = keep_alive
-        self.expect_continue = False
-        self.head_only = scope["method"] == "HEAD"
-        self.waiter: asyncio.Future[None] | None = None
-        self.started = False
-        self.finished = False
-        self.disconnected = False
-        self.chunked = False
-        self.remaining = 0
-        #: The response head, held back while the app runs by hand so that head and body leave together.
-        self.head: bytes | None = None
-
-    def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    async def receive(self) -> dict[str, Any]:
-        protocol = self.protocol
-        if self.expect_continue:
-            self.expect_continue = False
-            if not self.started and not protocol.closing:
-                protocol.transport.write(_CONTINUE)
-        while not (self.body or self.complete or self.disconnected or self.finished):
-            protocol.resume_reading()
-            waiter = self.waiter = protocol.loop.create_future()
-            await waiter
-        while self.delivered and not (self.disconnected or self.finished):
-            waiter = self.waiter = protocol.loop.create_future()
-            await waiter
-        if self.disconnected or self.finished:
-            return _DISCONNECT
-        body = self.body[0] if len(self.body) == 1 else b"".join(self.body)
-        self.body = []
-        self.size = 0
-        self.delivered = self.complete
-        protocol.resume_reading()
-        return {"type": "http.request", "body": body, "more_body": not self.complete}
-
-    async def send(self, message: dict[str, Any]) -> None:
-        protocol = self.protocol
-        if protocol.write_paused and not self.disconnected:
-            await protocol.drain()
-        if self.disconnected:
-            return
-        kind = message["type"]
-        if not self.started:
-            if kind != "http.response.start":
-                raise RuntimeError(f"Expected ASGI message 'http.response.start', but got '{kind}'.")
-            self.started = True
-            self.expect_continue = False
-            head = self._head(message["status"], message.get("headers", ()))
-            if protocol.running_by_hand:
-                self.head = head
-            else:
-                protocol.transport.write(head)
-            return
-        if self.finished:
-            raise RuntimeError(f"Unexpected ASGI message '{kind}' sent, after response already completed.")
-        if kind != "http.response.body":
-            raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{kind}'.")
-        body: bytes = message.get("body", b"")
-        more_body: bool = message.get("more_body", False)
-        if self.head_only:
-            body = b""
-        elif self.chunked:
-            chunk = b"%x\r\n%s\r\n" % (len(body), body) if body else b""
-            body = chunk if more_body else chunk + b"0\r\n\r\n"
-        else:
-            self.remaining -= len(body)
-            if self.remaining < 0:
-                raise RuntimeError("Response content longer than Content-Length")
-            if not more_body and self.remaining:
-                raise RuntimeError("Response content shorter than Content-Length")
-        if self.head is not None:
-            body = self.head + body
-            self.head = None
-        if body:
-            protocol.transport.write(body)
-        if not more_body:
-            self.finished = True
-            self.wake()
-            protocol.response_done(self)
-
-    def _head(self, status: int, headers: Any) -> bytes:
-        protocol = self.protocol
-        if protocol.access_log:
-            scope = self.scope
-            query = scope["query_string"]
-            access_logger.info(
-                '%s - "%s %s HTTP/%s" %d',
-                "{}:{}".format(*scope["client"]) if scope["client"] else "-",
-                scope["method"],
-                scope["path"] + ("?" + query.decode("ascii") if query else ""),
-                scope["http_version"],
-                status,
-            )
-        headers = [*protocol.server_state.default_headers, *headers]
-        # Both patterns match single bytes, so one search over the joined names (values) checks them all.
-        if _HEADER_NAME.search(b"".join([name for name, _ in headers])):
-            raise RuntimeError("Invalid HTTP header name.")
-        if _HEADER_VALUE.search(b"".join([value for _, value in headers])):
-            raise RuntimeError("Invalid HTTP header value.")
-        content = [STATUS_LINES[status]]
-        length: int | None = None
-        close_sent = False
-        for name, value in headers:
-            name = name.lower()
-            if name == b"content-length" and length is None and not self.chunked:
-                length = int(value)
-            elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                self.chunked = True
-                length = None
-            elif name == b"connection" and b"close" in [token.strip().lower() for token in value.split(b",")]:
-                self.keep_alive = False
-                close_sent = True
-            content.append(b"%s: %s\r\n" % (name, value))
-        if not self.keep_alive and not close_sent:
-            content.append(b"connection: close\r\n")
-        if length is not None:
-            self.remaining = length
-        elif not self.chunked and not self.head_only and status not in (204, 304):
-            self.chunked = True
-            content.append(b"transfer-encoding: chunked\r\n")
-        content.append(b"\r\n")
-        if self.head_only:
-            self.remaining = 0
-            self.chunked = False
-        return b"".join(content)
 
 
 class RevurbHttpProtocol(asyncio.Protocol):
@@ -240,6 +61,7 @@ class RevurbHttpProtocol(asyncio.Protocol):
         "root_path",
         "asgi",
         "eager",
+        "api",
         "access_log",
         "header_limit",
         "url",
@@ -286,18 +108,22 @@ class RevurbHttpProtocol(asyncio.Protocol):
         self.root_path = config.root_path
         self.asgi = {"version": config.asgi_version, "spec_version": "2.3"}
         self.eager = not config.reset_contextvars and eager_safe(self.app)
-        self.access_log = access_logger.hasHandlers()
+        revurb = served_revurb(self.app)
+        #: The HTTP API, called without ASGI messages for complete requests (see `_answer`).
+        self.api: HttpApi | None = revurb.api if revurb is not None else None
+        # As uvicorn decides, plus the level: `revurb start` keeps the logger but logs no requests.
+        self.access_log = access_logger.hasHandlers() and access_logger.isEnabledFor(logging.INFO)
         self.header_limit = config.h11_max_incomplete_event_size or _MAX_HEADER_BYTES
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_bytes = 0
         #: The request whose body the parser is reading; None while skipping an upgrade's.
-        self.parsing: _Request | None = None
+        self.parsing: HttpRequest | None = None
         #: An upgrade request's head, handed to the WebSocket protocol once earlier responses are out.
         self.upgrade: bytes | None = None
-        self.queue: deque[_Request] = deque()
+        self.queue: deque[HttpRequest] = deque()
         #: The request at the head of the queue once its app started.
-        self.current: _Request | None = None
+        self.current: HttpRequest | None = None
         self.running_by_hand = False
         self.dispatching = False
         self.scheduled = False
@@ -412,7 +238,7 @@ class RevurbHttpProtocol(asyncio.Protocol):
             "headers": headers,
             "state": self.app_state.copy(),
         }
-        request = _Request(self, scope, version != "1.0" and parser.should_keep_alive())
+        request = HttpRequest(self, scope, version != "1.0" and parser.should_keep_alive())
         for name, value in headers:
             if name == b"expect" and value.lower() == b"100-continue":
                 request.expect_continue = True
@@ -471,14 +297,20 @@ class RevurbHttpProtocol(asyncio.Protocol):
         if self.timer is None:
             self.timer = self.loop.call_later(self.config.timeout_keep_alive, self._on_timer)
 
-    def _start(self, request: _Request) -> None:
+    def _start(self, request: HttpRequest) -> None:
         self.current = request
         limit = self.config.limit_concurrency
-        app = self.app
+        app: Any = self.app
+        coro: Coroutine[Any, Any, None] | None = None
         if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
             logger.warning("Exceeded concurrency limit.")
             app = service_unavailable
-        coro = app(request.scope, request.receive, request.send)
+        elif self.api is not None and request.complete:
+            matched = self.api.match(request.scope)
+            if matched is not None:
+                coro = self._answer(self.api, request, matched)
+        if coro is None:
+            coro = app(request.scope, request.receive, request.send)
 
         def done(error: BaseException | None) -> None:
             self._app_done(request, error)
@@ -501,7 +333,16 @@ class RevurbHttpProtocol(asyncio.Protocol):
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    def response_done(self, request: _Request) -> None:
+    async def _answer(self, api: HttpApi, request: HttpRequest, matched: Matched) -> None:
+        """An HTTP API request whose body is all here: no ASGI messages, one write for the response."""
+        scope = request.scope
+        body = request.body[0] if len(request.body) == 1 else b"".join(request.body)
+        response = await api.answer(
+            scope["method"], api.local_path(scope), scope["path"], scope["query_string"], body, matched
+        )
+        request.answer(response.status, b"application/json", response.body, response.headers)
+
+    def response_done(self, request: HttpRequest) -> None:
         """The response is complete: close, or let the next pipelined request go."""
         self.server_state.total_requests += 1
         if not request.keep_alive:
@@ -513,7 +354,7 @@ class RevurbHttpProtocol(asyncio.Protocol):
             if not self.dispatching:
                 self.schedule()
 
-    def _app_done(self, request: _Request, error: BaseException | None) -> None:
+    def _app_done(self, request: HttpRequest, error: BaseException | None) -> None:
         if error is not None:
             logger.error("Exception in ASGI application", exc_info=error)
         elif not request.started and not request.disconnected:

@@ -172,6 +172,43 @@ async def test_http_1_0_gets_its_answer_then_the_socket_closes(raw: Raw) -> None
     assert await raw.closed()
 
 
+def trigger_request(server: RunningServer, channel: str, version: str = "1.1") -> bytes:
+    payload = json.dumps({"name": "direct", "channels": [channel], "data": "{}"}).encode()
+    return (
+        f"POST {signed_target(server, 'POST', '/events', payload)} HTTP/{version}\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+
+
+async def test_an_api_answer_is_one_complete_response(raw: Raw, server: RunningServer) -> None:
+    # A complete API request skips the ASGI messages; its response still carries every header.
+    await raw.send(trigger_request(server, "direct-1") + trigger_request(server, "direct-2", version="1.0"))
+
+    first = await raw.response()
+    second = await raw.response()
+
+    assert first[0] == second[0] == 200
+    assert first[2] == second[2] == b"{}"
+    assert sorted(first[1]) == ["content-length", "content-type", "date"]
+    assert (first[1]["content-type"], first[1]["content-length"]) == ("application/json", "2")
+    assert sorted(second[1]) == ["connection", "content-length", "content-type", "date"]
+    assert second[1]["connection"] == "close"
+    assert await raw.closed()
+
+
+async def test_head_on_an_api_route_gets_the_405_head_without_its_body(
+    raw: Raw, server: RunningServer
+) -> None:
+    await raw.send(f"HEAD {signed_target(server, 'HEAD', '/events')} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    status, headers, _ = await raw.response(head_only=True)
+    error = b'{"error":"Method HEAD is not allowed here: use POST"}'
+    assert (status, headers["allow"], headers["content-length"]) == (405, "POST", str(len(error)))
+
+    await raw.send(get("/up"))
+    status, _, body = await raw.response()
+    assert (status, body) == (200, b'{"health":"OK"}')
+
+
 async def test_connection_close_is_honoured(raw: Raw) -> None:
     await raw.send(get("/up", "Connection: close"))
     status, headers, body = await raw.response()

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from revurb.server.http_protocol import _Request
+from revurb.server.http_request import HttpRequest
 
 
-def request(method: str = "GET", keep_alive: bool = True) -> _Request:
+def request(method: str = "GET", keep_alive: bool = True) -> HttpRequest:
     protocol: Any = types.SimpleNamespace(
         access_log=False, server_state=types.SimpleNamespace(default_headers=[(b"date", b"Fri, 27 Nov 2026")])
     )
-    return _Request(protocol, {"method": method}, keep_alive)
+    return HttpRequest(protocol, {"method": method}, keep_alive)
 
 
 def test_a_head_with_content_length_keeps_the_connection_open() -> None:
