@@ -23,8 +23,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("scenario", choices=[*scenarios.SCENARIOS, "cluster"])
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported")
     parser.add_argument("--vs", action="store_true", help="also run Soketi, interleaved, and print ratios")
-    parser.add_argument("--seconds", type=float, help="measured time (fanout 10, soak 60, http 5)")
-    parser.add_argument("--subscribers", help="comma list (fanout: 1000,5000; http: 0,100)")
+    parser.add_argument("--seconds", type=float, help="measured time (fanout 10, soak 60, http 5, slow 20)")
+    parser.add_argument("--subscribers", help="comma list (fanout: 1000,5000; http: 0,100; slow: 1000)")
     parser.add_argument("--publishers", type=int, default=8, help="fanout: concurrent trigger requests")
     parser.add_argument(
         "--max-lag",
@@ -37,12 +37,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--steady", type=int, default=250, help="soak: steady subscribers")
     parser.add_argument("--churning", type=int, default=250, help="soak: churning connections")
+    parser.add_argument("--slow", default="0,1", help="slow: stalled consumers per case (comma list)")
+    parser.add_argument("--rate", type=float, default=100, help="slow: events per second")
+    parser.add_argument("--event-bytes", type=int, default=8000, help="slow: padding in each event's data")
     parser.add_argument("--sockets", type=int, default=10_000, help="memory: sockets to open")
     parser.add_argument("--deflate", help="memory: client offers permessage-deflate: off,on")
     parser.add_argument(
         "--connections", type=int, default=64, help="http: concurrent requests; connect: handshakes in flight"
     )
     parser.add_argument("--sockets-to-open", type=int, default=2000, help="connect: sockets to open")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="server on one CPU, generator on the others (default); --no-pin lets the kernel place them",
+    )
     parser.add_argument("--commit", help="serve revurb/ as of this git ref (git archive) instead of the tree")
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="extra env for revurb"
@@ -97,7 +106,7 @@ def run(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
                     server = launcher.start()
                     try:
                         profile = _profile_path(args, stamp, launcher, case.label, attempt + 1)
-                        runs[launcher.name].append(scenarios.run_once(server, case, profile))
+                        runs[launcher.name].append(scenarios.run_once(server, case, profile, args.pin))
                     except (RuntimeError, OSError) as error:
                         failures.append(f"{launcher.name} run {attempt + 1}: {error}")
                         print(f"  failed: {error}", file=sys.stderr)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import servers
+from bench import servers, system
 from bench.driver import LoadGen
 from bench.report import Column
 from bench.servers import Server
@@ -42,8 +42,12 @@ def _profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run_once(server: Server, case: Case, profile: Path | None = None) -> dict[str, Any]:
-    """Start the generator against `server`, sample the server around the measured phase."""
+def run_once(server: Server, case: Case, profile: Path | None = None, pinned: bool = True) -> dict[str, Any]:
+    """Start the generator against `server`, sample the server around the measured phase.
+
+    `pinned`: the server gets one CPU and the generator the others, so that a write which wakes the
+    generator never preempts the server on its own core (see docs/benchmarks.md).
+    """
     rss_idle = rss_bytes(server.pid)
     load_before = os.getloadavg()[0]
     config = {
@@ -55,6 +59,10 @@ def run_once(server: Server, case: Case, profile: Path | None = None) -> dict[st
         "secret": servers.APP_SECRET,
     }
     generator = LoadGen(config)
+    split = system.cpu_split() if pinned else None
+    if split is not None:
+        system.pin(server.pid, split[0])
+        system.pin(generator.pid, split[1])
     try:
         ready = generator.expect("ready", case.ready_timeout)
         if case.settle:
@@ -91,6 +99,7 @@ def run_once(server: Server, case: Case, profile: Path | None = None) -> dict[st
         "run_queue_wait_pct": 100 * server_wait / wall,
         "rss_idle_mb": rss_idle / MB,
         "rss_loaded_mb": rss_loaded / MB,
+        "rss_peak_mb": system.peak_rss_bytes(server.pid) / MB,
     }
     result["loadgen"] = {
         "cpu_s": generator_cpu,
@@ -98,6 +107,7 @@ def run_once(server: Server, case: Case, profile: Path | None = None) -> dict[st
         "run_queue_wait_pct": 100 * generator_wait / wall,
     }
     result["wall_s"] = wall
+    result["cpus"] = {"server": sorted(split[0]), "loadgen": sorted(split[1])} if split else None
     # The machine is shared: the 1-minute load average says how contended the cores were.
     result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
     case.derive(result)
@@ -194,6 +204,26 @@ def http(args: argparse.Namespace) -> list[Case]:
     ]
 
 
+def slow(args: argparse.Namespace) -> list[Case]:
+    seconds = args.seconds or 20
+    return [
+        Case(
+            label=f"subscribers={args.subscribers or 1000},slow={n}",
+            config={
+                "scenario": "slow",
+                "subscribers": int(args.subscribers or 1000),
+                "slow": n,
+                "seconds": seconds,
+                "rate": args.rate,
+                "padding": args.event_bytes,
+            },
+            ready_timeout=60,
+            result_timeout=seconds + 60,
+        )
+        for n in _ints(args.slow)
+    ]
+
+
 def connect(args: argparse.Namespace) -> list[Case]:
     config = {"scenario": "connect", "connections": args.sockets_to_open, "concurrency": args.connections}
     return [
@@ -257,6 +287,20 @@ SCENARIOS: dict[str, tuple[Callable[[argparse.Namespace], list[Case]], list[Colu
             ("server cpu %", "server.cpu_pct", ".0f"),
             ("server waits %", "server.run_queue_wait_pct", ".0f"),
             ("trig/server cpu-s", "triggers_per_server_cpu_s", ",.0f"),
+            ("loadgen cpu %", "loadgen.cpu_pct", ".0f"),
+        ],
+    ),
+    "slow": (
+        slow,
+        [
+            ("p50 ms", _LATENCY[0], ".2f"),
+            ("p95 ms", _LATENCY[1], ".2f"),
+            ("p99 ms", _LATENCY[2], ".2f"),
+            ("lost", "lost", ".0f"),
+            ("errors", "errors", ".0f"),
+            ("closed 4100", "slow_closed_4100", ".0f"),
+            ("RSS peak MB", "server.rss_peak_mb", ".1f"),
+            ("server cpu %", "server.cpu_pct", ".0f"),
             ("loadgen cpu %", "loadgen.cpu_pct", ".0f"),
         ],
     ),

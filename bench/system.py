@@ -34,6 +34,29 @@ def rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
 
 
+def cpu_split() -> tuple[set[int], set[int]] | None:
+    """One CPU for the server and the rest for the generator, or None with fewer than two CPUs."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return {cpus[0]}, set(cpus[1:])
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Restrict every thread of a process to `cpus` (threads started later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The most memory a process has held resident so far (VmHWM in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def raise_fd_limit() -> int:
     """Raise this process's (and so its children's) open-file limit to the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -13,6 +13,7 @@ import net from "node:net";
 import { performance } from "node:perf_hooks";
 import readline from "node:readline";
 import WebSocket from "ws";
+import { RawSubscriber } from "./rawclient.mjs";
 
 const config = JSON.parse(process.argv[2] ?? "{}");
 const HOST = config.host ?? "127.0.0.1";
@@ -22,7 +23,8 @@ const PUBLISH_PORT = config.publishPort ?? PORT;
 const APP_ID = String(config.appId);
 const KEY = config.key;
 const SECRET = config.secret;
-const WS_URL = `ws://${HOST}:${PORT}/app/${KEY}?protocol=7&client=js&version=8.4.0&flash=false`;
+const WS_PATH = `/app/${KEY}?protocol=7&client=js&version=8.4.0&flash=false`;
+const WS_URL = `ws://${HOST}:${PORT}${WS_PATH}`;
 const EVENTS_PATH = `/apps/${APP_ID}/events`;
 const STAMP = Buffer.from("T:");
 const PING = Buffer.from("pusher:ping");
@@ -206,6 +208,33 @@ async function openMany(count, concurrency, channelsOf, onDelivery, options = {}
   return { sockets, seconds: (performance.now() - started) / 1000, connectTimes };
 }
 
+/** One bare-TCP subscriber (rawclient.mjs) on `channels`; stamped frames go to `onStamp(t, now)`. */
+async function openRaw(channels, onStamp, timeoutMs = 30_000) {
+  const subscriber = new RawSubscriber({ host: HOST, port: PORT, path: WS_PATH, onStamp, onProblem: noteProblem });
+  const { connectMs } = await subscriber.open(channels, timeoutMs);
+  return { subscriber, connectMs };
+}
+
+function noteProblem(kind, detail) {
+  if (kind === "close") counters.unexpectedCloses++;
+  else if (kind === "pusher:error") counters.pusherErrors++;
+  noteError(kind, detail);
+}
+
+/** `count` bare-TCP subscribers with at most `concurrency` handshakes in flight. */
+async function openRawMany(count, concurrency, channelsOf, onStamp) {
+  const sockets = new Array(count);
+  let next = 0;
+  async function worker() {
+    while (next < count) {
+      const i = next++;
+      sockets[i] = (await openRaw(channelsOf(i), onStamp)).subscriber;
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return sockets;
+}
+
 /**
  * Take over a subscribed socket's reads: parse the server's (unmasked) frames straight from each TCP
  * chunk, one clock read per chunk, instead of one `message` event and Buffer per frame through `ws`.
@@ -256,7 +285,8 @@ function closeAll(sockets) {
   for (const ws of sockets) {
     if (!ws) continue;
     ws.expectedClose = true;
-    ws.terminate();
+    if (ws instanceof RawSubscriber) ws.destroy();
+    else ws.terminate();
   }
 }
 
@@ -458,15 +488,6 @@ async function soak() {
   const latency = new Histogram();
   let steadyDeliveries = 0;
   let churnDeliveries = 0;
-  const steadyOnDelivery = (t) => {
-    latency.add(performance.now() - t);
-    steadyDeliveries++;
-  };
-  const churnOnDelivery = (t) => {
-    latency.add(performance.now() - t);
-    churnDeliveries++;
-  };
-  const steady = await openMany(config.steady, 50, () => [channel], steadyOnDelivery);
   const steadyOnStamp = (t, now) => {
     latency.add(now - t);
     steadyDeliveries++;
@@ -475,7 +496,11 @@ async function soak() {
     latency.add(now - t);
     churnDeliveries++;
   };
-  if (!config.viaWs) for (const ws of steady.sockets) takeOverReads(ws, steadyOnStamp);
+  // With `viaWs` every socket is a `ws` client, as before rawclient.mjs existed (for comparison).
+  const viaWs = Boolean(config.viaWs);
+  const steady = viaWs
+    ? (await openMany(config.steady, 50, () => [channel], (t) => steadyOnStamp(t, performance.now()))).sockets
+    : await openRawMany(config.steady, 50, () => [channel], steadyOnStamp);
   const publisher = new HttpConnection();
   await publisher.connect();
   emit({ type: "ready", sockets: config.steady });
@@ -488,12 +513,13 @@ async function soak() {
   async function churner() {
     while (performance.now() < stopAt) {
       try {
-        const { ws } = await openSubscriber([channel], churnOnDelivery, { timeoutMs: 10_000 });
-        if (!config.viaWs) takeOverReads(ws, churnOnStamp);
+        const socket = viaWs
+          ? (await openSubscriber([channel], (t) => churnOnStamp(t, performance.now()), { timeoutMs: 10_000 })).ws
+          : (await openRaw([channel], churnOnStamp, 10_000)).subscriber;
         cycles++;
         await sleep(minStay + Math.random() * (maxStay - minStay));
-        ws.expectedClose = true;
-        ws.close();
+        socket.expectedClose = true;
+        socket.close();
       } catch (error) {
         counters.connectFailures++;
         noteError("churn", error.message);
@@ -535,7 +561,7 @@ async function soak() {
     error_samples: errorSamples,
   });
   publisher.close();
-  closeAll(steady.sockets);
+  closeAll(steady);
 }
 
 async function memory() {
@@ -644,7 +670,85 @@ async function connect() {
   closeAll(sockets);
 }
 
-const scenarios = { fanout, soak, memory, http: httpApi, connect };
+/**
+ * Slow consumer: `subscribers` bare-TCP subscribers and `slow` more that stop reading once
+ * subscribed, all on one channel; events of `padding` bytes at `rate` per second for `seconds`.
+ * The server must close each stalled socket (4100) once its backlog passes the cap, while the others
+ * keep receiving. At the end the stalled sockets read again to find the close frame behind the
+ * events they held.
+ */
+async function slowConsumer() {
+  const channel = "slow-bench";
+  const latency = new Histogram();
+  let deliveries = 0;
+  const onStamp = (t, now) => {
+    latency.add(now - t);
+    deliveries++;
+  };
+  const others = await openRawMany(config.subscribers, 50, () => [channel], onStamp);
+  let slowDeliveries = 0;
+  const stalled = [];
+  for (let i = 0; i < config.slow; i++) {
+    const { subscriber } = await openRaw([channel], () => slowDeliveries++);
+    subscriber.pause();
+    stalled.push(subscriber);
+  }
+  const publisher = new HttpConnection();
+  await publisher.connect();
+  emit({ type: "ready", sockets: config.subscribers + config.slow });
+  await nextCommand();
+
+  const padding = "x".repeat(config.padding);
+  const started = performance.now();
+  const stopAt = started + config.seconds * 1000;
+  let accepted = 0;
+  let next = started;
+  while (performance.now() < stopAt) {
+    http.sent++;
+    const body = `{"name":"bench","channel":"${channel}","data":"T:${performance.now().toFixed(3)} ${padding}"}`;
+    const { status, body: answer } = await publisher.request(signedTrigger(body));
+    if (noteStatus(status, answer)) accepted++;
+    next += 1000 / config.rate;
+    const wait = next - performance.now();
+    if (wait > 0) await sleep(wait);
+  }
+  const expected = accepted * config.subscribers;
+  const drainDeadline = performance.now() + 10_000;
+  while (deliveries < expected && performance.now() < drainDeadline) await sleep(5);
+  const seconds = (performance.now() - started) / 1000;
+
+  for (const subscriber of stalled) {
+    subscriber.expectedClose = true; // the close is what this scenario waits for, not an error
+    subscriber.resume();
+  }
+  const closeDeadline = performance.now() + 10_000;
+  while (stalled.some((s) => s.closeCode === null && !s.closed) && performance.now() < closeDeadline) await sleep(5);
+  const closeCodes = stalled.map((s) => s.closeCode);
+  emit({
+    type: "result",
+    seconds,
+    subscribers: config.subscribers,
+    slow: config.slow,
+    event_bytes: config.padding,
+    triggers_sent: http.sent,
+    triggers_accepted: accepted,
+    triggers_failed: http.failed,
+    deliveries,
+    expected,
+    lost: expected - deliveries,
+    latency: latency.summary(),
+    slow_closed_4100: closeCodes.filter((code) => code === 4100).length,
+    slow_close_codes: closeCodes,
+    slow_deliveries: slowDeliveries,
+    status_samples: http.statusSamples,
+    ...counters,
+    error_samples: errorSamples,
+  });
+  publisher.close();
+  closeAll([...others, ...stalled]);
+}
+
+const scenarios = { fanout, soak, memory, http: httpApi, connect, slow: slowConsumer };
 const run = scenarios[config.scenario];
 if (!run) fail(`unknown scenario ${config.scenario}`);
 await run();

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,12 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: Revurb) -> None:
         super().__init__(config)
         self.revurb = app
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # What is loaded by now lives as long as the process. Outside the cyclic collector's view, a
+        # full collection no longer walks it (about 15 ms, during which no socket is served).
+        gc.freeze()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.revurb.registry.close_all(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)

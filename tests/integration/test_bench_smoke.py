@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,45 @@ def node() -> str:
             pytest.fail("node is required in CI for the benchmark smoke test but is not installed")
         pytest.skip("node is not installed")
     return found
+
+
+def run_bench(tmp_path: Path, scenario: str, *options: str) -> dict[str, Any]:
+    command = [str(ROOT / "bench" / "run"), scenario, *options, "--repeat", "1", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=80, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [written] = list(tmp_path.glob(f"*-{scenario}.json"))
+    result: dict[str, Any] = json.loads(written.read_text())
+    return result
+
+
+def test_soak_smoke_run_counts_steady_and_churning_deliveries(node: str, tmp_path: Path) -> None:
+    result = run_bench(tmp_path, "soak", "--seconds", "2", "--steady", "20", "--churning", "10")
+
+    [case] = result["cases"]
+    assert case["failures"] == []
+    [run] = case["servers"]["revurb"]["runs"]
+    assert run["triggers_accepted"] >= 15
+    assert run["steady_lost"] == 0
+    assert run["errors"] == 0
+    assert run["churn_cycles"] >= 10
+    # Every steady socket got every event; churning sockets got some more.
+    assert run["delay"]["count"] > run["triggers_accepted"] * 20
+    assert run["cpus"] is None or set(run["cpus"]) == {"server", "loadgen"}
+
+
+def test_slow_smoke_run_sees_the_stalled_socket_closed_with_4100(node: str, tmp_path: Path) -> None:
+    options = ["--subscribers", "20", "--slow", "1", "--rate", "200", "--seconds", "6"]
+    result = run_bench(tmp_path, "slow", *options)
+
+    [case] = result["cases"]
+    assert case["failures"] == []
+    [run] = case["servers"]["revurb"]["runs"]
+    assert run["triggers_accepted"] > 0
+    assert run["lost"] == 0
+    assert run["errors"] == 0
+    assert run["slow_close_codes"] == [4100]
+    # It was closed once its backlog passed the cap, long before the last event.
+    assert 0 < run["slow_deliveries"] < run["triggers_accepted"]
 
 
 def test_fanout_smoke_run_reports_every_delivery(node: str, tmp_path: Path) -> None:
