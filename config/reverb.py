@@ -64,6 +64,9 @@ config = {
             "restart_check_interval": env("REVERB_RESTART_CHECK_INTERVAL", 5.0),
             # Unsent bytes one socket may hold before it is closed as a slow consumer (code 4100).
             "max_pending_output": env("REVERB_MAX_PENDING_OUTPUT", 1_048_576),
+            # Accept permessage-deflate from clients that offer it. Off by default: each socket then
+            # costs ~45 KB more and each broadcast one compression per subscriber.
+            "per_message_deflate": env("REVERB_PER_MESSAGE_DEFLATE", False),
             # Seconds between ping / prune sweeps; unset derives it from the apps' ping_interval.
             "sweep_interval": env("REVERB_SWEEP_INTERVAL"),
         },

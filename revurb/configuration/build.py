@@ -65,6 +65,7 @@ def build_settings(layer: Layer) -> Settings:
             (*SERVER, "max_pending_output"), as_positive, defaults.max_pending_output
         ),
         sweep_interval=read.get((*SERVER, "sweep_interval"), v.as_float, defaults.sweep_interval),
+        per_message_deflate=read.get((*SERVER, "per_message_deflate"), v.as_bool, False),
     )
     read.check_unknown()
     return settings

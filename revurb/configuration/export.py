@@ -45,6 +45,7 @@ def settings_to_config(settings: Settings) -> dict[str, Any]:
         "restart_check_interval": settings.restart_check_interval,
         "signal_pid": settings.signal_pid,
         "max_pending_output": settings.max_pending_output,
+        "per_message_deflate": settings.per_message_deflate,
         "sweep_interval": settings.sweep_interval or None,
     }
     apps = [_app(app) for app in settings.apps]

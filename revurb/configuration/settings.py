@@ -80,6 +80,9 @@ class Settings:
     signal_pid: int | None = None
     #: Unsent bytes a socket may hold before it is closed as a slow consumer (4100).
     max_pending_output: int = 1_048_576
+    #: Accept permessage-deflate offers. Off: compression costs every socket its own zlib contexts
+    #: (~45 KB) and every broadcast one compression per subscriber (see docs/configuration.md).
+    per_message_deflate: bool = False
     #: How often the ping / prune sweep runs, in seconds (0 derives it from the apps' ping_interval).
     sweep_interval: float = 0.0
 

@@ -70,6 +70,7 @@ ENV_PATHS: dict[str, ConfigPath] = {
     "REVERB_PID_FILE": (*SERVER, "pid_file"),
     "REVERB_RESTART_CHECK_INTERVAL": (*SERVER, "restart_check_interval"),
     "REVERB_MAX_PENDING_OUTPUT": (*SERVER, "max_pending_output"),
+    "REVERB_PER_MESSAGE_DEFLATE": (*SERVER, "per_message_deflate"),
     "REVERB_SWEEP_INTERVAL": (*SERVER, "sweep_interval"),
 }
 

@@ -25,15 +25,18 @@ _GOODBYE_SECONDS = 0.2
 def uvicorn_options(settings: Settings, fast_path: bool = True) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config`.
 
-    The fast path is Revurb's own WebSocket protocol (lean sockets, frame-once broadcasts); without
-    it uvicorn's `websockets` implementation serves plain ASGI, with compression still off.
+    The fast path is Revurb's own WebSocket protocol (lean sockets, frame-once broadcasts) and HTTP
+    protocol; without it, or with permessage-deflate on, uvicorn's `websockets` implementation
+    serves the sockets through plain ASGI.
     """
     largest = max((app.max_message_size for app in settings.apps), default=0)
+    deflate = settings.per_message_deflate
     options: dict[str, Any] = {
         "loop": "uvloop",
         "http": "httptools",
+        "ws": "websockets",
         "ws_max_size": max(MIN_WS_MAX_SIZE, largest),
-        "ws_per_message_deflate": False,
+        "ws_per_message_deflate": deflate,
         "ws_ping_interval": None,
         "ws_ping_timeout": None,
         "lifespan": "on",
@@ -43,8 +46,11 @@ def uvicorn_options(settings: Settings, fast_path: bool = True) -> dict[str, Any
         from revurb.server.http_protocol import RevurbHttpProtocol
         from revurb.server.protocol import RevurbWebSocketProtocol
 
-        options["ws"] = RevurbWebSocketProtocol
         options["http"] = RevurbHttpProtocol
+        # Compression is per socket, so a broadcast cannot share one frame's bytes: with deflate
+        # on, sockets go through uvicorn's `websockets` layer and the plain ASGI messages.
+        if not deflate:
+            options["ws"] = RevurbWebSocketProtocol
     return options
 
 

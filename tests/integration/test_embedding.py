@@ -17,6 +17,7 @@ from pusher.http import process_response
 from pusher.requests import RequestsBackend
 
 from tests.clients.node import NodeDriver
+from tests.support.http import signed_params
 from tests.support.processes import REPO, Launcher, Process, launched
 from tests.support.pusher_socket import PusherSocket
 from tests.support.servers import DEFAULT_APP, DEFAULT_QUERY, free_port
@@ -241,6 +242,33 @@ async def test_uvicorn_reads_the_same_configuration_as_revurb_start(
     )
     client = await connect(port, "/from-env", "dotenv-key", "dotenv-secret")
     await client.join("private-uvicorn")
+    await client.close()
+
+
+async def test_uvicorn_serves_the_fast_path_when_given_revurbs_protocols(
+    launcher: Launcher, tmp_path: Path
+) -> None:
+    protocols = ["--ws", "revurb.server.protocol:RevurbWebSocketProtocol"]
+    protocols += ["--http", "revurb.server.http_protocol:RevurbHttpProtocol"]
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "revurb.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
+    launcher.start(
+        [*command, *protocols], tmp_path, dict(DEFAULT_APP), ready_url=f"http://127.0.0.1:{port}/up"
+    )
+    url = f"ws://127.0.0.1:{port}/app/app-key?{DEFAULT_QUERY}"
+    client = await PusherSocket.connect(url, "app-key", "app-secret", compression="deflate")
+
+    # uvicorn's own WebSocket layer would accept the deflate offer; Revurb's protocol declines it.
+    assert client.ws.response is not None
+    assert client.ws.response.headers.get("Sec-WebSocket-Extensions") is None
+    await client.send({"event": "pusher:subscribe", "data": {"channel": "fast"}})
+    assert (await client.recv())["event"] == "pusher_internal:subscription_succeeded"
+    body = b'{"name":"e","channels":["fast"],"data":"x"}'
+    query = signed_params("POST", "/apps/1001/events", "app-key", "app-secret", body)
+    async with httpx.AsyncClient(timeout=5) as http:
+        answer = await http.post(f"http://127.0.0.1:{port}/apps/1001/events", params=query, content=body)
+    assert (answer.status_code, answer.text) == (200, "{}")
+    assert await client.recv() == {"event": "e", "channel": "fast", "data": "x"}
     await client.close()
 
 

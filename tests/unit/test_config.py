@@ -89,6 +89,7 @@ EXTRA_VARIABLES: dict[str, tuple[str, Any]] = {
     "REVERB_PID_FILE": ("/run/revurb.pid", lambda s: s.pid_file == "/run/revurb.pid"),
     "REVERB_RESTART_CHECK_INTERVAL": ("0.2", lambda s: s.restart_check_interval == 0.2),
     "REVERB_MAX_PENDING_OUTPUT": ("4096", lambda s: s.max_pending_output == 4096),
+    "REVERB_PER_MESSAGE_DEFLATE": ("true", lambda s: s.per_message_deflate is True),
     "REVERB_SWEEP_INTERVAL": ("0.1", lambda s: s.sweep_interval == 0.1),
 }
 
@@ -589,6 +590,7 @@ EVERY_SETTING = Settings(
     signal_pid=12,
     max_pending_output=4096,
     sweep_interval=0.25,
+    per_message_deflate=True,
 )
 
 
