@@ -5,7 +5,9 @@ request bodies with flow control, 100-continue, HEAD and HTTP/1.0. A response wh
 one message leaves in one write. WebSocket upgrades go to `config.ws_protocol_class` as uvicorn
 hands them over. When the app is known not to need a Task before its first real suspension (Revurb
 with the memory backend and configured apps, see `eager_safe`), `drive` runs it by hand and creates
-a Task only if it suspends.
+a Task only if it suspends. When uvicorn serves Revurb itself (see `served_revurb`), a complete
+request to the HTTP API skips the ASGI messages: `HttpApi.answer` gets the parsed request and the
+response leaves in one write.
 """
 
 from __future__ import annotations
