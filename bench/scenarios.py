@@ -128,16 +128,18 @@ def _ints(raw: str) -> list[int]:
 
 
 def fanout(args: argparse.Namespace) -> list[Case]:
+    deflate = args.deflate == "on"
     return [
         Case(
-            label=f"subscribers={n}",
+            label=f"subscribers={n}" + (",client offers deflate" if deflate else ""),
             config={
                 "scenario": "fanout",
                 "subscribers": n,
                 "publishers": args.publishers,
                 "seconds": args.seconds or 10,
                 "maxLag": args.max_lag,
-                "viaWs": args.via_ws,
+                "viaWs": args.via_ws or deflate,
+                "deflate": deflate,
                 "concurrency": 100,
             },
             ready_timeout=60 + n / 50,

@@ -416,7 +416,9 @@ async function fanout() {
     deliveries++;
     lastDelivery = now;
   };
-  const opened = await openMany(subscribers, config.concurrency ?? 100, () => [channel], onDelivery);
+  // Compressed frames hide the stamp from `takeOverReads`: with `deflate`, `ws` reads (viaWs).
+  const options = { deflate: Boolean(config.deflate) };
+  const opened = await openMany(subscribers, config.concurrency ?? 100, () => [channel], onDelivery, options);
   const onStamp = (t, now) => {
     latency.add(now - t);
     deliveries++;
