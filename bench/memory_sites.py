@@ -94,11 +94,12 @@ def report(found: dict[str, Any], sockets: int) -> str:
         if stat.size_diff < _MIN_SHARE * total:
             elsewhere += stat.size_diff
             continue
-        frame = stat.traceback[0]
+        # A traceback runs from the oldest frame to the most recent: the allocation is the last.
+        *callers, frame = stat.traceback
         source = linecache.getline(frame.filename, frame.lineno).strip()
         where = f"{_short(frame.filename)}:{frame.lineno}  {source[:70]}"
         lines.append(f"{stat.size_diff / sockets:9.0f} {stat.count_diff / sockets:14.2f}  {where}")
-        for outer in list(stat.traceback)[1:]:
+        for outer in reversed(callers):
             lines.append(f"{'':25}  from {_short(outer.filename)}:{outer.lineno}")
     lines.append(f"{elsewhere / sockets:9.0f} {'':14}  elsewhere (each line < {_MIN_SHARE:.0%} of the total)")
     return "\n".join(lines)

@@ -86,8 +86,6 @@ class PusherEndpoint:
         connection = FastConnection(app, protocol, self.server, self.settings.max_pending_output)
         if not await self.server.open(connection):
             return
-        shutting_down = PusherError(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN, True)
-        protocol.on_shutdown = lambda: self.server.fail(connection, shutting_down)
         protocol.attach(connection)
 
     def _admission_error(self, scope: Scope, app: App | None) -> PusherError | None:

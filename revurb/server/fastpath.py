@@ -9,6 +9,7 @@ from revurb.apps import App
 from revurb.protocol import codes
 from revurb.protocol.codes import CLOSE_MESSAGE_TOO_BIG, ErrorCode
 from revurb.protocol.connection import Connection
+from revurb.protocol.errors import PusherError
 from revurb.protocol.server import PusherServer
 from revurb.server.connection import too_big
 from revurb.server.framing import encode_text
@@ -18,6 +19,8 @@ logger = logging.getLogger("revurb.connection")
 
 #: Unhandled client frames at which reading from the socket pauses.
 _INBOX_HIGH_WATER = 32
+
+_SHUTTING_DOWN = PusherError(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN, True)
 
 #: Running message handlers; asyncio only keeps weak references to tasks.
 _handlers: set[asyncio.Task[None]] = set()
@@ -75,6 +78,9 @@ class FastConnection(Connection):
             self._protocol.close(CLOSE_MESSAGE_TOO_BIG, "Message too big")
             return
         self._enqueue(data)
+
+    def on_shutdown(self) -> None:
+        self._server.fail(self, _SHUTTING_DOWN)
 
     def on_disconnect(self) -> None:
         self._gone = True

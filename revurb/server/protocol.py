@@ -42,6 +42,8 @@ _FAIL_TIMEOUT = 0.5
 _SHUTDOWN_CODE = 1012
 #: Frames waiting for the app before reading from the socket pauses.
 _INBOX_HIGH_WATER = 64
+#: The inbox of an attached socket: empty for good, shared by all.
+_NO_INBOX: list[Message] = []
 
 
 class FrameHandler(Protocol):
@@ -50,6 +52,9 @@ class FrameHandler(Protocol):
     def on_message(self, data: str | bytes) -> None: ...
 
     def on_disconnect(self) -> None: ...
+
+    def on_shutdown(self) -> None:
+        """The server is stopping: say goodbye and close (instead of a plain 1012 close)."""
 
 
 class RevurbWebSocketProtocol(asyncio.Protocol):
@@ -74,7 +79,6 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         "close_timer",
         "fragments",
         "fragment_opcode",
-        "on_shutdown",
         "handler",
         "pending",
         "coalescer",
@@ -109,8 +113,6 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         self.close_timer: asyncio.TimerHandle | None = None
         self.fragments: list[bytes] | None = None
         self.fragment_opcode = 0
-        #: Set by the app: called instead of a plain 1012 close when the server shuts down.
-        self.on_shutdown: Any = None
         self.handler: FrameHandler | None = None
         #: Frames written during this loop iteration, joined into one write by the coalescer.
         self.pending: list[bytes] | None = None
@@ -157,8 +159,8 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
     def shutdown(self) -> None:
         if self.transport is None:
             return
-        if self.accepted and not self.close_sent and self.on_shutdown is not None:
-            self.on_shutdown()
+        if self.accepted and not self.close_sent and self.handler is not None:
+            self.handler.on_shutdown()
         elif self.accepted and not self.close_sent:
             self.close(_SHUTDOWN_CODE, "Server shutting down")
         if not self.accepted:
@@ -290,7 +292,8 @@ class RevurbWebSocketProtocol(asyncio.Protocol):
         no coroutine frames and no scope.
         """
         self.handler = handler
-        pending, self.inbox = self.inbox, []
+        # The handler takes every message from now on: no inbox list stays behind per socket.
+        pending, self.inbox = self.inbox, _NO_INBOX
         if self.paused and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()

@@ -252,7 +252,7 @@ async def test_uvicorn_serves_the_fast_path_when_given_revurbs_protocols(
     protocols += ["--http", "revurb.server.http_protocol:RevurbHttpProtocol"]
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "revurb.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
-    launcher.start(
+    process = launcher.start(
         [*command, *protocols], tmp_path, dict(DEFAULT_APP), ready_url=f"http://127.0.0.1:{port}/up"
     )
     url = f"ws://127.0.0.1:{port}/app/app-key?{DEFAULT_QUERY}"
@@ -269,7 +269,11 @@ async def test_uvicorn_serves_the_fast_path_when_given_revurbs_protocols(
         answer = await http.post(f"http://127.0.0.1:{port}/apps/1001/events", params=query, content=body)
     assert (answer.status_code, answer.text) == (200, "{}")
     assert await client.recv() == {"event": "e", "channel": "fast", "data": "x"}
-    await client.close()
+
+    # Plain uvicorn shuts down through the protocol, which asks the app to say goodbye: 4200.
+    stopping = asyncio.get_running_loop().run_in_executor(None, process.stop)
+    assert await client.closed_with() == (4200, "Server is shutting down")
+    await stopping
 
 
 async def test_uvicorn_reads_a_config_file_named_by_revurb_config(launcher: Launcher, tmp_path: Path) -> None:
