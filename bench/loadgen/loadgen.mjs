@@ -13,7 +13,7 @@ import net from "node:net";
 import { performance } from "node:perf_hooks";
 import readline from "node:readline";
 import WebSocket from "ws";
-import { RawSubscriber } from "./rawclient.mjs";
+import { RawSubscriber, eachFrame, stampAt } from "./rawclient.mjs";
 
 const config = JSON.parse(process.argv[2] ?? "{}");
 const HOST = config.host ?? "127.0.0.1";
@@ -98,21 +98,6 @@ class Histogram {
 function stampOf(buf) {
   const at = buf.indexOf(STAMP);
   return at < 0 ? -1 : stampAt(buf, at + 2);
-}
-
-function stampAt(buf, from) {
-  let value = 0;
-  let scale = 0;
-  for (let i = from; i < buf.length; i++) {
-    const c = buf[i];
-    if (c >= 48 && c <= 57) {
-      value = value * 10 + (c - 48);
-      if (scale) scale *= 10;
-    } else if (c === 46 && !scale) {
-      scale = 1;
-    } else break;
-  }
-  return scale ? value / scale : value;
 }
 
 // ---------------------------------------------------------------- WebSocket clients
@@ -248,22 +233,7 @@ function takeOverReads(ws, onStamp) {
     let buf = pending === null ? chunk : Buffer.concat([pending, chunk]);
     pending = null;
     const now = performance.now();
-    let at = 0;
-    while (at + 2 <= buf.length) {
-      const opcode = buf[at] & 0x0f;
-      let length = buf[at + 1] & 0x7f;
-      let start = at + 2;
-      if (length === 126) {
-        if (start + 2 > buf.length) break;
-        length = buf.readUInt16BE(at + 2);
-        start += 2;
-      } else if (length === 127) {
-        if (start + 8 > buf.length) break;
-        length = Number(buf.readBigUInt64BE(at + 2));
-        start += 8;
-      }
-      const end = start + length;
-      if (end > buf.length) break;
+    const at = eachFrame(buf, 0, (opcode, start, end) => {
       if (opcode === 1) {
         const found = buf.indexOf(STAMP, start);
         if (found >= 0 && found < end) onStamp(stampAt(buf, found + 2), now);
@@ -275,8 +245,7 @@ function takeOverReads(ws, onStamp) {
       } else if (opcode === 9) {
         ws.pong(buf.subarray(start, end));
       } // a close frame is followed by the TCP close, which `ws` still reports (counted there)
-      at = end;
-    }
+    });
     if (at < buf.length) pending = buf.subarray(at);
   });
 }

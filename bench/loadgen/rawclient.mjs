@@ -38,6 +38,32 @@ export function stampAt(buf, from) {
   return scale ? value / scale : value;
 }
 
+/**
+ * Walk the complete server frames (unmasked) in `buf` from `at`: `visit(opcode, start, end)` for
+ * each payload. Returns where the first incomplete frame starts (`buf.length` if none).
+ */
+export function eachFrame(buf, at, visit) {
+  while (at + 2 <= buf.length) {
+    const opcode = buf[at] & 0x0f;
+    let length = buf[at + 1] & 0x7f;
+    let start = at + 2;
+    if (length === 126) {
+      if (start + 2 > buf.length) break;
+      length = buf.readUInt16BE(at + 2);
+      start += 2;
+    } else if (length === 127) {
+      if (start + 8 > buf.length) break;
+      length = Number(buf.readBigUInt64BE(at + 2));
+      start += 8;
+    }
+    const end = start + length;
+    if (end > buf.length) break;
+    visit(opcode, start, end);
+    at = end;
+  }
+  return at;
+}
+
 /** A client frame (clients must mask). */
 function frame(opcode, payload) {
   const length = payload.length;
@@ -152,26 +178,11 @@ export class RawSubscriber {
       this.upgraded = true;
       at = end + 4;
     }
-    while (at + 2 <= buf.length) {
-      const opcode = buf[at] & 0x0f;
-      let length = buf[at + 1] & 0x7f;
-      let start = at + 2;
-      if (length === 126) {
-        if (start + 2 > buf.length) break;
-        length = buf.readUInt16BE(at + 2);
-        start += 2;
-      } else if (length === 127) {
-        if (start + 8 > buf.length) break;
-        length = Number(buf.readBigUInt64BE(at + 2));
-        start += 8;
-      }
-      const end = start + length;
-      if (end > buf.length) break;
+    at = eachFrame(buf, at, (opcode, start, end) => {
       if (opcode === OP_TEXT) this.onText(buf, start, end, now);
       else if (opcode === OP_PING) this.write(frame(OP_PONG, buf.subarray(start, end)));
-      else if (opcode === OP_CLOSE) this.onClose(length >= 2 ? buf.readUInt16BE(start) : 1005);
-      at = end;
-    }
+      else if (opcode === OP_CLOSE) this.onClose(end - start >= 2 ? buf.readUInt16BE(start) : 1005);
+    });
     // The read buffer is reused: keep a copy of an incomplete frame.
     if (at < buf.length) this.pending = Buffer.from(buf.subarray(at));
   }
