@@ -29,7 +29,7 @@ from uvicorn.server import ServerState
 
 from revurb.api.routes import HttpApi, Matched
 from revurb.server.eager import drive, eager_safe, run_in_task, served_revurb
-from revurb.server.http_request import STATUS_LINES, HttpRequest, access_logger
+from revurb.server.http_request import STATUS_LINES, HttpRequest, access_logger, settle
 
 logger = logging.getLogger("revurb.server")
 
@@ -429,11 +429,8 @@ class RevurbHttpProtocol(asyncio.Protocol):
         await asyncio.shield(self.drain_waiter)
 
     def _wake_drain(self) -> None:
-        waiter = self.drain_waiter
-        if waiter is not None:
-            self.drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        waiter, self.drain_waiter = self.drain_waiter, None
+        settle(waiter)
 
     def close(self) -> None:
         if not self.closing:

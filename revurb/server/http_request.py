@@ -32,6 +32,12 @@ def _status_line(status: int) -> bytes:
 STATUS_LINES = {status: _status_line(status) for status in range(100, 600)}
 
 
+def settle(waiter: asyncio.Future[None] | None) -> None:
+    """Let whoever awaits `waiter` (if anyone, and not already woken) go on."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class HttpRequest:
     """One request: its scope, body buffer, ASGI `receive` / `send` and response state."""
 
@@ -74,11 +80,8 @@ class HttpRequest:
         self.head: bytes | None = None
 
     def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        waiter, self.waiter = self.waiter, None
+        settle(waiter)
 
     async def receive(self) -> dict[str, Any]:
         protocol = self.protocol
