@@ -26,15 +26,14 @@ def uvicorn_options(settings: Settings, fast_path: bool = True) -> dict[str, Any
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config`.
 
     The fast path is Revurb's own WebSocket protocol (lean sockets, frame-once broadcasts) and HTTP
-    protocol; without it, or with permessage-deflate on, uvicorn's `websockets` implementation
-    serves the sockets through plain ASGI.
+    protocol; without it, or with permessage-deflate on, uvicorn's own WebSocket implementation
+    (`websockets`, sans-I/O) serves the sockets through plain ASGI.
     """
     largest = max((app.max_message_size for app in settings.apps), default=0)
     deflate = settings.per_message_deflate
     options: dict[str, Any] = {
         "loop": "uvloop",
         "http": "httptools",
-        "ws": "websockets",
         "ws_max_size": max(MIN_WS_MAX_SIZE, largest),
         "ws_per_message_deflate": deflate,
         "ws_ping_interval": None,
@@ -48,7 +47,7 @@ def uvicorn_options(settings: Settings, fast_path: bool = True) -> dict[str, Any
 
         options["http"] = RevurbHttpProtocol
         # Compression is per socket, so a broadcast cannot share one frame's bytes: with deflate
-        # on, sockets go through uvicorn's `websockets` layer and the plain ASGI messages.
+        # on, sockets go through uvicorn's own WebSocket layer and the plain ASGI messages.
         if not deflate:
             options["ws"] = RevurbWebSocketProtocol
     return options

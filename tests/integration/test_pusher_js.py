@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import uuid
@@ -396,9 +397,13 @@ async def test_unsubscribe_stops_delivery(node_driver: NodeDriver, server: Serve
     assert (await node_driver.subscribe("a", channel))["subscribed"] is True
 
     await node_driver.ok({"cmd": "unsubscribe", "client": "a", "channel": channel})
-    # pusher:unsubscribe has no reply; a round trip through the API orders it before the event.
-    occupied = await node_driver.rest(server, "get", {"path": f"/channels/{channel}"})
-    assert occupied["body"] == {"occupied": False}
+    # pusher:unsubscribe has no reply, and the WebSocket and the API are separate connections: wait
+    # until the API sees the channel empty, then publish.
+    async with asyncio.timeout(5):
+        while (await node_driver.rest(server, "get", {"path": f"/channels/{channel}"}))["body"] != {
+            "occupied": False
+        }:
+            await asyncio.sleep(0.02)
     await node_driver.rest(server, "trigger", channel, "headline", {"title": "late"})
 
     await node_driver.assert_none(channel_event("a", channel, "headline"))
