@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,19 +32,7 @@ def drive(
     except (Exception, asyncio.CancelledError) as error:
         done(error)
         return None
-    return loop.create_task(_finish(coro, yielded, done), context=context)
-
-
-async def _finish(coro: Coroutine[Any, Any, Any], yielded: Any, done: Done) -> None:
-    try:
-        await _Resume(coro, yielded)
-    except asyncio.CancelledError as error:
-        done(error)
-        raise
-    except Exception as error:
-        done(error)
-    else:
-        done(None)
+    return loop.create_task(run_in_task(_Resume(coro, yielded), done), context=context)
 
 
 class _Resume:
@@ -112,9 +100,10 @@ def served_revurb(app: Any) -> Revurb | None:
     return app if isinstance(app, Revurb) else None
 
 
-async def run_in_task(coro: Coroutine[Any, Any, Any], done: Done) -> None:
+async def run_in_task(work: Awaitable[Any], done: Done) -> None:
+    """Await `work` (in the Task running this); `done` gets its outcome, as with `drive`."""
     try:
-        await coro
+        await work
     except asyncio.CancelledError as error:
         done(error)
         raise
