@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from tests.cluster.conftest import StartCluster, eventually, up
-from tests.cluster.test_state import _join, _removed
+from tests.cluster.test_state import _join, _removed, _sync
 from tests.support.http import api, trigger
 from tests.support.pusher_socket import unique
 from tests.support.servers import RedisServer, RunningServer, free_port
@@ -30,7 +30,9 @@ async def test_killed_node_leaves_every_roster_within_two_heartbeats(
     a1, a2, b1, c1 = await client(a), await client(a), await client(b), await client(c)
     await _join(a1, channel, "u1")
     await _join(a2, channel, "u2")
+    await _sync(b1, a)
     await _join(b1, channel, "u2")
+    await _sync(c1, a, b)
     await _join(c1, channel, "u3")
     assert (await b1.recv())["event"] == "pusher_internal:member_added"  # u3; u2 was already here
     await b1.assert_silent(0.2)

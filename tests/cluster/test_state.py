@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from tests.cluster.conftest import StartCluster, eventually
-from tests.support.http import api
+from tests.support.http import api, trigger
 from tests.support.pusher_socket import PusherSocket, dumps, unique
+from tests.support.servers import RunningServer
 
 
 def _member(user_id: str) -> str:
@@ -18,6 +19,20 @@ async def _join(socket: PusherSocket, channel: str, user_id: str) -> dict[str, A
     succeeded = await socket.join(channel, _member(user_id))
     presence: dict[str, Any] = json.loads(succeeded["data"])["presence"]
     return presence
+
+
+async def _sync(socket: PusherSocket, *origins: RunningServer) -> None:
+    """Wait until the socket's node has handled what each origin node published so far.
+
+    A node's publishes reach the others in order, so a canary sent through each origin arrives
+    after them. Without this, a member event published just before a join on another node can
+    reach that node after the join was answered (docs/scaling.md, known limits).
+    """
+    channel = unique("sync-")
+    await socket.join(channel)
+    for origin in origins:
+        await trigger(origin, channel, "sync", "{}")
+        assert await socket.recv() == {"event": "sync", "channel": channel, "data": "{}"}
 
 
 def _roster(*users: str) -> dict[str, Any]:
@@ -48,12 +63,14 @@ async def test_presence_roster_and_member_events_are_cluster_wide(cluster: Start
     a1, b1, c1, c2 = await client(a), await client(b), await client(c), await client(c)
 
     assert await _join(a1, channel, "u1") == {"count": 1, "ids": ["u1"], "hash": _roster("u1")}
+    await _sync(b1, a)
     here = await _join(b1, channel, "u2")
     assert here["count"] == 2 and sorted(here["ids"]) == ["u1", "u2"] and here["hash"] == _roster("u1", "u2")
     assert await a1.recv() == _added(channel, "u2")
     await _all_silent(a1, b1)
 
     # u1's second socket, on another node: the roster does not change and nobody hears of it.
+    await _sync(c1, a, b)
     here = await _join(c1, channel, "u1")
     assert here["count"] == 2 and here["hash"] == _roster("u1", "u2")
     await _all_silent(a1, b1, c1)

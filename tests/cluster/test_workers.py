@@ -10,8 +10,20 @@ import httpx
 
 from tests.cluster.test_state import _member
 from tests.support.http import api, trigger
-from tests.support.pusher_socket import unique
+from tests.support.pusher_socket import PusherSocket, unique
 from tests.support.servers import RedisServer
+
+
+async def _member_added_until_silent(socket: PusherSocket) -> list[dict[str, Any]]:
+    """The data of every frame until 0.3 s pass in silence; each must be `member_added`."""
+    added: list[dict[str, Any]] = []
+    while True:
+        try:
+            frame = await socket.recv(timeout=0.3)
+        except TimeoutError:
+            return added
+        assert frame["event"] == "pusher_internal:member_added", frame
+        added.append(json.loads(frame["data"]))
 
 
 async def test_workers_on_one_port_behave_as_one_server(
@@ -38,10 +50,15 @@ async def test_workers_on_one_port_behave_as_one_server(
         here = json.loads((await socket.join(channel, _member(f"u{i}")))["data"])["presence"]
         assert here["count"] == i + 1
     for i, socket in enumerate(sockets):
-        added = [json.loads((await socket.recv())["data"]) for _ in range(i + 1, len(sockets))]
-        expected = [{"user_id": f"u{j}", "user_info": {"name": f"U{j}"}} for j in range(i + 1, len(sockets))]
-        assert sorted(added, key=lambda data: data["user_id"]) == expected
-        await socket.assert_silent(0.1)
+        added = await _member_added_until_silent(socket)
+        later = {f"u{j}" for j in range(i + 1, len(sockets))}
+        earlier = {f"u{j}" for j in range(i)}
+        ids = [data["user_id"] for data in added]
+        # Every user who joined later is announced exactly once. A user who joined just before this
+        # socket, through the other worker, may be announced too (docs/scaling.md, known limits).
+        assert sorted(user for user in ids if user in later) == sorted(later), ids
+        assert set(ids) <= later | earlier, ids
+        assert all(data["user_info"] == {"name": data["user_id"].upper()} for data in added), added
     await trigger(server, channel, "tick", "1")
     for socket in sockets:
         assert await socket.recv() == {"event": "tick", "channel": channel, "data": "1"}
