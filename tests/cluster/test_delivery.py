@@ -9,6 +9,7 @@ from typing import Any
 from tests.cluster.conftest import StartCluster
 from tests.support.http import api, trigger
 from tests.support.pusher_socket import PusherSocket, dumps, sign, unique
+from tests.support.servers import RunningServer
 
 
 async def _one_per_node(
@@ -82,13 +83,21 @@ async def _sign_in(socket: PusherSocket, user_id: str) -> None:
     assert (await socket.recv_event("pusher:signin_success"))["data"] == dumps({"user_data": user_data})
 
 
-async def test_server_to_user_events_reach_the_user_on_every_node(cluster: StartCluster, client: Any) -> None:
+async def _alice_twice_and_bob(
+    cluster: StartCluster, client: Any
+) -> tuple[list[RunningServer], str, PusherSocket, PusherSocket, PusherSocket]:
+    """Three nodes; one user signed in on nodes 0 and 2, another user on node 1."""
     nodes = cluster(3)
     user = unique("user-")
     alice_a, alice_c, bob = await client(nodes[0]), await client(nodes[2]), await client(nodes[1])
     for socket in (alice_a, alice_c):
         await _sign_in(socket, user)
     await _sign_in(bob, unique("user-"))
+    return nodes, user, alice_a, alice_c, bob
+
+
+async def test_server_to_user_events_reach_the_user_on_every_node(cluster: StartCluster, client: Any) -> None:
+    nodes, user, alice_a, alice_c, bob = await _alice_twice_and_bob(cluster, client)
     channel = f"#server-to-user-{user}"
     response = await api(nodes[1], "POST", "/events", {"name": "hello", "channel": channel, "data": "hi"})
     assert response.status_code == 200, response.text
@@ -98,12 +107,7 @@ async def test_server_to_user_events_reach_the_user_on_every_node(cluster: Start
 
 
 async def test_terminate_closes_the_users_sockets_on_every_node(cluster: StartCluster, client: Any) -> None:
-    nodes = cluster(3)
-    user = unique("user-")
-    alice_a, alice_c, bob = await client(nodes[0]), await client(nodes[2]), await client(nodes[1])
-    for socket in (alice_a, alice_c):
-        await _sign_in(socket, user)
-    await _sign_in(bob, unique("user-"))
+    nodes, user, alice_a, alice_c, bob = await _alice_twice_and_bob(cluster, client)
     response = await api(nodes[1], "POST", f"/users/{user}/terminate_connections", {})
     assert response.status_code == 200, response.text
     for socket in (alice_a, alice_c):
