@@ -23,9 +23,9 @@ from typing import Any
 import uvicorn
 
 from bench import driver, servers, system
-from revurb.configuration.load import load_settings
+from revurb.config.load import load_settings
+from revurb.serve import Server, uvicorn_options
 from revurb.server.app import create_app
-from revurb.server.serving import Server, uvicorn_options
 
 #: Lines below this share of the per-socket total are summed into one "elsewhere" row.
 _MIN_SHARE = 0.01

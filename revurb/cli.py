@@ -9,7 +9,7 @@ import typer
 
 from revurb import __version__
 from revurb.config import ConfigError, Settings, check, load_settings
-from revurb.configuration.sources import SERVER, TLS, ConfigPath, Layer
+from revurb.config.sources import SERVER, TLS, ConfigPath, Layer
 
 cli = typer.Typer(
     help="Revurb: a Pusher-protocol WebSocket server (a Python port of Laravel Reverb).",
@@ -176,8 +176,8 @@ def restart(
 ) -> None:
     """Make running servers stop gracefully, for their process manager to start them again: through
     Redis when scaling is enabled (every server sharing it), else through the server's pid file."""
-    from revurb.restart import restart_key, signal_pid_file, signal_redis
     from revurb.serve import default_pid_file
+    from revurb.server.restart import restart_key, signal_pid_file, signal_redis
 
     settings = _load(config, _flags({(*SERVER, "port"): ("--port", port)}))
     if settings.scaling.enabled:

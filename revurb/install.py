@@ -6,7 +6,7 @@ import secrets
 import string
 from pathlib import Path
 
-from revurb.configuration.settings import Settings
+from revurb.config.settings import Settings
 
 CREDENTIAL_VARIABLES = ("REVERB_APP_ID", "REVERB_APP_KEY", "REVERB_APP_SECRET")
 _ALPHABET = string.ascii_lowercase + string.digits

@@ -1,13 +1,16 @@
-"""Running the app under uvicorn for `revurb start`: logging, TLS, workers and the banner."""
+"""`revurb start`: settings -> `uvicorn.Config` and `Server`, with logging, TLS, workers and the banner."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
+import socket
 import ssl
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import uvicorn
@@ -15,7 +18,72 @@ import uvicorn
 from revurb import __version__
 from revurb.config import HANDOFF_VARIABLE, ConfigError, Settings, handoff
 from revurb.install import client_endpoint
-from revurb.server.serving import Server, uvicorn_options
+from revurb.wire import codes
+from revurb.wire.codes import ErrorCode
+
+if TYPE_CHECKING:
+    from revurb.server.app import Revurb
+
+#: The largest frame uvicorn parses at all; each app's own `max_message_size` is checked after.
+MIN_WS_MAX_SIZE = 1_048_576
+#: How long the plain ASGI path gets to send its 4200 goodbyes before uvicorn closes sockets.
+_GOODBYE_SECONDS = 0.2
+
+
+def uvicorn_options(settings: Settings, fast_path: bool = True) -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.run` / `uvicorn.Config`.
+
+    The fast path is Revurb's own WebSocket protocol (lean sockets, frame-once broadcasts) and HTTP
+    protocol; without it, or with permessage-deflate on, uvicorn's own WebSocket implementation
+    (`websockets`, sans-I/O) serves the sockets through plain ASGI.
+    """
+    largest = max((app.max_message_size for app in settings.apps), default=0)
+    deflate = settings.per_message_deflate
+    options: dict[str, Any] = {
+        "loop": "uvloop",
+        "http": "httptools",
+        "ws_max_size": max(MIN_WS_MAX_SIZE, largest),
+        "ws_per_message_deflate": deflate,
+        "ws_ping_interval": None,
+        "ws_ping_timeout": None,
+        "lifespan": "on",
+        "server_header": False,
+    }
+    if fast_path:
+        from revurb.transport.http import HttpProtocol
+        from revurb.transport.websocket import WebSocketProtocol
+
+        options["http"] = HttpProtocol
+        # Compression is per socket, so a broadcast cannot share one frame's bytes: with deflate
+        # on, sockets go through uvicorn's own WebSocket layer and the plain ASGI messages.
+        if not deflate:
+            options["ws"] = WebSocketProtocol
+    return options
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which first tells Pusher clients to reconnect (4200) when it shuts down.
+
+    uvicorn closes WebSockets (1012) before the app's lifespan hears of the shutdown; on the fast
+    path the protocol asks the app first, and this does the same for the plain ASGI path.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: Revurb) -> None:
+        super().__init__(config)
+        self.revurb = app
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # What is loaded by now lives as long as the process. Outside the cyclic collector's view, a
+        # full collection no longer walks it (about 15 ms, during which no socket is served).
+        gc.freeze()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.revurb.registry.close_all(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
+        # The ASGI path writes from one task per socket: give them a moment to hand the frames over.
+        await asyncio.sleep(_GOODBYE_SECONDS)
+        await super().shutdown(sockets)
+
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 

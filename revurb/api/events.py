@@ -10,7 +10,7 @@ from revurb.api.errors import ApiError, bad_request, too_large
 from revurb.apps import App
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import MAX_NAME_LENGTH, is_valid_name, kind_of
-from revurb.protocol import frames
+from revurb.wire import frames
 
 MAX_CHANNELS_PER_EVENT = 100
 MAX_BATCH_SIZE = 10

@@ -8,7 +8,7 @@ from revurb.api.errors import bad_request
 from revurb.api.events import parse_info
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import kind_of
-from revurb.protocol import frames
+from revurb.wire import frames
 
 
 async def channels(manager: ChannelManager, prefix: str, info_param: str | None) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from revurb.channels.manager import ChannelManager
 from revurb.channels.names import is_valid_name
 from revurb.channels.registry import Registry
 from revurb.config import Settings
-from revurb.protocol import frames
-from revurb.server.types import Receive, Scope, Send
+from revurb.wire import frames
+from revurb.wire.types import Receive, Scope, Send
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -144,7 +144,7 @@ class HttpApi:
     async def answer(
         self, method: str, local_path: str, full_path: str, query_string: bytes, body: bytes, matched: Matched
     ) -> ApiResponse:
-        """Check and run one complete request; `RevurbHttpProtocol` calls this directly for speed.
+        """Check and run one complete request; `HttpProtocol` calls this directly for speed.
 
         `local_path` is the path below a host app's mount point, `full_path` the path as received.
         """

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from revurb.api.errors import unauthorized
 from revurb.apps import App
-from revurb.protocol import auth
+from revurb.wire import auth
 
 #: How far `auth_timestamp` may be from the server's clock, either way (Pusher: 600 s).
 TIMESTAMP_WINDOW = 600

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from revurb.channels.names import ChannelKind
-from revurb.protocol.connection import Connection
+from revurb.wire.connection import Connection
 
 
 class Channel:

@@ -11,11 +11,11 @@ from revurb.apps import App
 from revurb.channels.channel import Channel
 from revurb.channels.names import ChannelKind, kind_of, server_to_user_channel
 from revurb.channels.presence import Member, presence_data
-from revurb.protocol import codes, frames
-from revurb.protocol.codes import ErrorCode
-from revurb.protocol.connection import Connection
-from revurb.protocol.errors import SubscriptionError
 from revurb.scaling.base import Backend, BusMessage
+from revurb.wire import codes, frames
+from revurb.wire.codes import ErrorCode
+from revurb.wire.connection import Connection
+from revurb.wire.errors import SubscriptionError
 
 logger = logging.getLogger("revurb.channels")
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from revurb.apps import App
-from revurb.protocol import frames
-from revurb.protocol.errors import SubscriptionError
+from revurb.wire import frames
+from revurb.wire.errors import SubscriptionError
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ from typing import Any
 
 from revurb.apps import App
 from revurb.channels.manager import ChannelManager
-from revurb.protocol import frames
 from revurb.scaling.base import Backend, BusMessage
+from revurb.wire import frames
 
 
 class Registry:

@@ -6,11 +6,11 @@ import time
 
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import kind_of
-from revurb.protocol import codes, frames
-from revurb.protocol.codes import ErrorCode
-from revurb.protocol.connection import Connection
-from revurb.protocol.errors import PusherError
-from revurb.protocol.frames import ClientMessage
+from revurb.wire import codes, frames
+from revurb.wire.codes import ErrorCode
+from revurb.wire.connection import Connection
+from revurb.wire.errors import PusherError
+from revurb.wire.frames import ClientMessage
 
 
 def relay(connection: Connection, manager: ChannelManager, message: ClientMessage) -> None:

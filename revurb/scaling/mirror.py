@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from revurb.protocol import frames
+from revurb.wire import frames
 
 #: Expired cache payloads are dropped when the cache grows past this (then past twice its live size).
 _PRUNE_MIN = 256

@@ -17,11 +17,11 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from revurb.protocol import frames
 from revurb.scaling import lua
 from revurb.scaling.base import BusMessage, Node
 from revurb.scaling.outbox import Outbox
 from revurb.scaling.redis_state import FAULTS, RedisOptions, RedisState, connect
+from revurb.wire import frames
 
 __all__ = ["RedisBackend", "RedisOptions", "backend_from_settings"]
 

@@ -18,10 +18,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from revurb.protocol import frames
 from revurb.scaling import lua
 from revurb.scaling.base import CACHE_TTL_SECONDS, Backend, CachedEvent
 from revurb.scaling.mirror import Mirror
+from revurb.wire import frames
 
 logger = logging.getLogger("revurb.scaling")
 

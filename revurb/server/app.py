@@ -19,14 +19,14 @@ from revurb.api.routes import HttpApi
 from revurb.apps import App, AppProvider, ConfigAppProvider, create_provider
 from revurb.channels.registry import Registry
 from revurb.config import ConfigError, Settings
-from revurb.protocol import codes, frames
-from revurb.protocol.codes import ErrorCode
-from revurb.protocol.server import PusherServer
-from revurb.restart import RestartWatch
+from revurb.protocol.dispatch import Dispatcher
 from revurb.scaling.base import Backend
 from revurb.scaling.memory import MemoryBackend
 from revurb.server.endpoint import PusherEndpoint
-from revurb.server.types import Receive, Scope, Send
+from revurb.server.restart import RestartWatch
+from revurb.wire import codes, frames
+from revurb.wire.codes import ErrorCode
+from revurb.wire.types import Receive, Scope, Send
 
 logger = logging.getLogger("revurb.server")
 
@@ -70,7 +70,7 @@ def create_app(
         )
     backend = backend or backend_for(settings)
     registry = Registry(backend)
-    server = PusherServer(registry)
+    server = Dispatcher(registry)
     path = settings.path
     routes: list[BaseRoute] = [
         WebSocketRoute(path + "/app/{key}", PusherEndpoint(settings, provider, server)),

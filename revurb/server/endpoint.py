@@ -8,14 +8,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from revurb.apps import App, AppProvider
 from revurb.config import Settings
-from revurb.protocol import codes, frames
-from revurb.protocol.codes import CLOSE_MESSAGE_TOO_BIG, ErrorCode
-from revurb.protocol.errors import PusherError
-from revurb.protocol.server import PusherServer
-from revurb.server.connection import ASGIConnection, too_big
-from revurb.server.fastpath import FastConnection
-from revurb.server.protocol import FASTPATH, RevurbWebSocketProtocol
-from revurb.server.types import Receive, Scope, Send
+from revurb.protocol.dispatch import Dispatcher
+from revurb.server.asgi_connection import ASGIConnection, too_big
+from revurb.server.fast_connection import FastConnection
+from revurb.transport.websocket import FASTPATH, WebSocketProtocol
+from revurb.wire import codes, frames
+from revurb.wire.codes import CLOSE_MESSAGE_TOO_BIG, ErrorCode
+from revurb.wire.errors import PusherError
+from revurb.wire.types import Receive, Scope, Send
 
 logger = logging.getLogger("revurb.server")
 frames_logger = logging.getLogger("revurb.frames")
@@ -48,7 +48,7 @@ def protocol_error(query_string: bytes) -> PusherError | None:
 class PusherEndpoint:
     """A raw ASGI app for one WebSocket: accept, check, then feed every frame to the server."""
 
-    def __init__(self, settings: Settings, provider: AppProvider, server: PusherServer) -> None:
+    def __init__(self, settings: Settings, provider: AppProvider, server: Dispatcher) -> None:
         self.settings = settings
         self.provider = provider
         self.server = server
@@ -81,7 +81,7 @@ class PusherEndpoint:
         finally:
             await self.server.close(connection)
 
-    async def _serve_fast(self, protocol: RevurbWebSocketProtocol, app: App) -> None:
+    async def _serve_fast(self, protocol: WebSocketProtocol, app: App) -> None:
         """Attach the socket to a `FastConnection` and return: no task stays behind per socket."""
         connection = FastConnection(app, protocol, self.server, self.settings.max_pending_output)
         if not await self.server.open(connection):

@@ -248,8 +248,8 @@ async def test_uvicorn_reads_the_same_configuration_as_revurb_start(
 async def test_uvicorn_serves_the_fast_path_when_given_revurbs_protocols(
     launcher: Launcher, tmp_path: Path
 ) -> None:
-    protocols = ["--ws", "revurb.server.protocol:RevurbWebSocketProtocol"]
-    protocols += ["--http", "revurb.server.http_protocol:RevurbHttpProtocol"]
+    protocols = ["--ws", "revurb.transport.websocket:WebSocketProtocol"]
+    protocols += ["--http", "revurb.transport.http:HttpProtocol"]
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "revurb.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
     process = launcher.start(

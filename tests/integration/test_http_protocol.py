@@ -56,7 +56,7 @@ class Raw:
         return await asyncio.wait_for(self.reader.read(1), TIMEOUT) == b""
 
 
-#: These tests are about RevurbHttpProtocol itself, so they pin the fast path whatever mode the
+#: These tests are about HttpProtocol itself, so they pin the fast path whatever mode the
 #: suite runs in (CI also runs the integration tests with REVURB_FAST_PATH=0).
 FAST_PATH = {"REVURB_FAST_PATH": "1"}
 

@@ -26,7 +26,7 @@ from revurb.config import (
     settings_from_handoff,
     settings_to_config,
 )
-from revurb.configuration.sources import SERVER, Layer
+from revurb.config.sources import SERVER, Layer
 from revurb.server.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from revurb.server.framing import (
+from revurb.transport.codec import (
     OP_BINARY,
     OP_CLOSE,
     OP_PING,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from revurb.server.http_request import HttpRequest
+from revurb.transport.http_request import HttpRequest
 
 
 def request(method: str = "GET", keep_alive: bool = True) -> HttpRequest:

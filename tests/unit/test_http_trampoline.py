@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from revurb.server.eager import drive
+from revurb.transport.eager import drive
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from revurb.protocol import frames
 from revurb.scaling.memory import MemoryBackend
 from revurb.scaling.mirror import Mirror
 from revurb.scaling.outbox import Outbox
+from revurb.wire import frames
 
 
 async def test_connections_are_counted_and_never_negative() -> None:

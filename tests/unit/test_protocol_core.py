@@ -9,10 +9,10 @@ import pytest
 from revurb.apps import App
 from revurb.channels.names import is_valid_name, kind_of
 from revurb.channels.registry import Registry
-from revurb.protocol import auth, frames
-from revurb.protocol.connection import Connection
-from revurb.protocol.server import PusherServer
+from revurb.protocol.dispatch import Dispatcher
 from revurb.scaling.memory import MemoryBackend
+from revurb.wire import auth, frames
+from revurb.wire.connection import Connection
 
 APP = App(id="1", key="key", secret="secret")
 
@@ -33,8 +33,8 @@ class FakeConnection(Connection):
 
 
 @pytest.fixture
-def server() -> PusherServer:
-    return PusherServer(Registry(MemoryBackend()))
+def server() -> Dispatcher:
+    return Dispatcher(Registry(MemoryBackend()))
 
 
 @pytest.mark.parametrize(
@@ -87,7 +87,7 @@ def test_frames_put_pusher_data_in_a_json_string() -> None:
     }
 
 
-async def test_open_greets_and_counts(server: PusherServer) -> None:
+async def test_open_greets_and_counts(server: Dispatcher) -> None:
     connection = FakeConnection(socket_id="1.1")
     assert await server.open(connection)
     assert connection.sent == [
@@ -99,7 +99,7 @@ async def test_open_greets_and_counts(server: PusherServer) -> None:
 
 
 async def test_quota_is_enforced() -> None:
-    server = PusherServer(Registry(MemoryBackend()))
+    server = Dispatcher(Registry(MemoryBackend()))
     app = App(id="q", key="q", secret="s", max_connections=1)
     assert await server.open(FakeConnection(app))
     refused = FakeConnection(app)
@@ -108,7 +108,7 @@ async def test_quota_is_enforced() -> None:
     assert await server.registry.backend.connection_count("q") == 1
 
 
-async def test_presence_lifecycle_in_the_core(server: PusherServer) -> None:
+async def test_presence_lifecycle_in_the_core(server: Dispatcher) -> None:
     watcher, joiner = FakeConnection(socket_id="1.1"), FakeConnection(socket_id="2.2")
     for connection in (watcher, joiner):
         await server.open(connection)
@@ -140,7 +140,7 @@ async def test_presence_lifecycle_in_the_core(server: PusherServer) -> None:
     assert await server.registry.backend.occupied_channels("1") == {"presence-room": 1}
 
 
-async def test_sweep_pings_then_closes(server: PusherServer) -> None:
+async def test_sweep_pings_then_closes(server: Dispatcher) -> None:
     app = App(id="p", key="p", secret="s", ping_interval=10)
     connection = FakeConnection(app)
     await server.open(connection)
@@ -156,7 +156,7 @@ async def test_sweep_pings_then_closes(server: PusherServer) -> None:
     assert connection.closed_with == (4201, "Pong reply not received in time")
 
 
-async def test_a_pong_clears_the_ping(server: PusherServer) -> None:
+async def test_a_pong_clears_the_ping(server: Dispatcher) -> None:
     app = App(id="p2", key="p2", secret="s", ping_interval=0.01)
     connection = FakeConnection(app)
     await server.open(connection)

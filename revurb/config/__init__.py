@@ -1,15 +1,15 @@
 """Settings: built once at the edge (CLI, asgi module or create_app) and passed down, immutable.
 
-The machinery lives in `revurb.configuration`; this module is the public face. Precedence, highest
+The machinery lives in the modules of this package; this module is its public face. Precedence, highest
 first: `--config FILE`, the environment (`.env` included), `./reverb.config.py`, defaults.
 """
 
 from __future__ import annotations
 
 from revurb.apps import App, AppProvider, ConfigAppProvider, create_provider
-from revurb.configuration.build import check
-from revurb.configuration.export import settings_to_config
-from revurb.configuration.load import (
+from revurb.config.build import check
+from revurb.config.export import settings_to_config
+from revurb.config.load import (
     HANDOFF_VARIABLE,
     handoff,
     load_settings,
@@ -18,14 +18,14 @@ from revurb.configuration.load import (
     settings_from_env,
     settings_from_handoff,
 )
-from revurb.configuration.settings import (
+from revurb.config.settings import (
     ConfigError,
     ScalingSettings,
     Settings,
     TLSSettings,
     normalise_path,
 )
-from revurb.configuration.sources import ENV_PATHS, LOCAL_CONFIG, env
+from revurb.config.sources import ENV_PATHS, LOCAL_CONFIG, env
 
 __all__ = [
     "ENV_PATHS",

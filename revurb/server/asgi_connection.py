@@ -7,10 +7,10 @@ import logging
 from collections import deque
 
 from revurb.apps import App
-from revurb.protocol import codes
-from revurb.protocol.codes import ErrorCode
-from revurb.protocol.connection import Connection
-from revurb.server.types import Send
+from revurb.wire import codes
+from revurb.wire.codes import ErrorCode
+from revurb.wire.connection import Connection
+from revurb.wire.types import Send
 
 logger = logging.getLogger("revurb.connection")
 frames_logger = logging.getLogger("revurb.frames")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 
 from revurb.channels.registry import Registry
-from revurb.protocol import client_events, codes, frames, handler
-from revurb.protocol.codes import ErrorCode
-from revurb.protocol.connection import Connection
-from revurb.protocol.errors import PusherError
+from revurb.protocol import client_events, pusher_events
+from revurb.wire import codes, frames
+from revurb.wire.codes import ErrorCode
+from revurb.wire.connection import Connection
+from revurb.wire.errors import PusherError
 
 logger = logging.getLogger("revurb.protocol")
 
 
-class PusherServer:
+class Dispatcher:
     """Turns client frames into actions on the app's channel manager."""
 
     def __init__(self, registry: Registry) -> None:
@@ -36,7 +37,7 @@ class PusherServer:
             message = frames.parse_client_message(raw)
             event = message["event"]
             if event.startswith("pusher:"):
-                await handler.handle(connection, manager, message)
+                await pusher_events.handle(connection, manager, message)
             elif event.startswith("client-"):
                 client_events.relay(connection, manager, message)
             else:

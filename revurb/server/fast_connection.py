@@ -6,14 +6,14 @@ import asyncio
 import logging
 
 from revurb.apps import App
-from revurb.protocol import codes
-from revurb.protocol.codes import CLOSE_MESSAGE_TOO_BIG, ErrorCode
-from revurb.protocol.connection import Connection
-from revurb.protocol.errors import PusherError
-from revurb.protocol.server import PusherServer
-from revurb.server.connection import too_big
-from revurb.server.framing import encode_text
-from revurb.server.protocol import RevurbWebSocketProtocol
+from revurb.protocol.dispatch import Dispatcher
+from revurb.server.asgi_connection import too_big
+from revurb.transport.codec import encode_text
+from revurb.transport.websocket import WebSocketProtocol
+from revurb.wire import codes
+from revurb.wire.codes import CLOSE_MESSAGE_TOO_BIG, ErrorCode
+from revurb.wire.connection import Connection
+from revurb.wire.errors import PusherError
 
 logger = logging.getLogger("revurb.connection")
 
@@ -27,7 +27,7 @@ _handlers: set[asyncio.Task[None]] = set()
 
 
 class FastConnection(Connection):
-    """A socket on `RevurbWebSocketProtocol`, attached to it as its frame handler.
+    """A socket on `WebSocketProtocol`, attached to it as its frame handler.
 
     Outbound: a broadcast frames its payload once (`prepare`) and every subscriber's transport gets
     the same bytes; the transport's write buffer is the only output buffer and over the cap the
@@ -37,9 +37,7 @@ class FastConnection(Connection):
 
     __slots__ = ("_protocol", "_server", "_max_pending", "_inbox", "_gone")
 
-    def __init__(
-        self, app: App, protocol: RevurbWebSocketProtocol, server: PusherServer, max_pending: int
-    ) -> None:
+    def __init__(self, app: App, protocol: WebSocketProtocol, server: Dispatcher, max_pending: int) -> None:
         super().__init__(app)
         self._protocol = protocol
         self._server = server

@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from revurb.configuration.settings import ConfigError
-from revurb.protocol import frames
+from revurb.config.settings import ConfigError
+from revurb.wire import frames
 
 Key = str | int
 ConfigPath = tuple[Key, ...]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from revurb.apps import import_provider
-from revurb.configuration import values as v
-from revurb.configuration.app_options import read_apps
-from revurb.configuration.reader import Reader, as_name, as_path, as_port, as_positive
-from revurb.configuration.settings import ConfigError, ScalingSettings, Settings, TLSSettings
-from revurb.configuration.sources import REDIS, SCALING, SERVER, TLS, Layer, dotted
+from revurb.config import values as v
+from revurb.config.app_options import read_apps
+from revurb.config.reader import Reader, as_name, as_path, as_port, as_positive
+from revurb.config.settings import ConfigError, ScalingSettings, Settings, TLSSettings
+from revurb.config.sources import REDIS, SCALING, SERVER, TLS, Layer, dotted
 
 
 def build_settings(layer: Layer) -> Settings:

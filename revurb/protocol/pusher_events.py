@@ -5,11 +5,11 @@ from __future__ import annotations
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import MAX_NAME_LENGTH, is_valid_name, kind_of, server_to_user_channel
 from revurb.channels.presence import Member, parse_member
-from revurb.protocol import auth, codes, frames
-from revurb.protocol.codes import ErrorCode
-from revurb.protocol.connection import Connection
-from revurb.protocol.errors import PusherError, SubscriptionError, auth_error
-from revurb.protocol.frames import ClientMessage
+from revurb.wire import auth, codes, frames
+from revurb.wire.codes import ErrorCode
+from revurb.wire.connection import Connection
+from revurb.wire.errors import PusherError, SubscriptionError, auth_error
+from revurb.wire.frames import ClientMessage
 
 _INVALID = PusherError(ErrorCode.RECONNECT_NOW, codes.INVALID_MESSAGE)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from revurb.apps import App
-from revurb.configuration.settings import Settings
+from revurb.config.settings import Settings
 
 
 def settings_to_config(settings: Settings) -> dict[str, Any]:

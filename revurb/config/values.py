@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from revurb.configuration.settings import ConfigError
+from revurb.config.settings import ConfigError
 
 T = TypeVar("T", bound=str)
 

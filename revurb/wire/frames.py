@@ -4,8 +4,8 @@ from typing import Any, NotRequired, TypedDict
 
 import orjson
 
-from revurb.protocol.codes import INVALID_MESSAGE, ErrorCode
-from revurb.protocol.errors import PusherError
+from revurb.wire.codes import INVALID_MESSAGE, ErrorCode
+from revurb.wire.errors import PusherError
 
 JSONDecodeError = orjson.JSONDecodeError
 

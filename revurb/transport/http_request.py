@@ -1,4 +1,4 @@
-"""One HTTP/1.1 request on a `RevurbHttpProtocol`: body buffer, ASGI `receive` / `send`, response head."""
+"""One HTTP/1.1 request on a `HttpProtocol`: body buffer, ASGI `receive` / `send`, response head."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from revurb.server.http_protocol import RevurbHttpProtocol
+    from revurb.transport.http import HttpProtocol
 
 access_logger = logging.getLogger("uvicorn.access")
 
@@ -60,7 +60,7 @@ class HttpRequest:
         "head",
     )
 
-    def __init__(self, protocol: RevurbHttpProtocol, scope: dict[str, Any], keep_alive: bool) -> None:
+    def __init__(self, protocol: HttpProtocol, scope: dict[str, Any], keep_alive: bool) -> None:
         self.protocol = protocol
         self.scope = scope
         self.body: list[bytes] = []

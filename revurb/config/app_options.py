@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from revurb.apps import CLIENT_EVENTS_FROM, App, Webhook
-from revurb.configuration import values as v
-from revurb.configuration.reader import Reader, as_port, as_positive
-from revurb.configuration.settings import SCHEMES, ConfigError, Scheme
-from revurb.configuration.sources import APP, ConfigPath, dotted
+from revurb.config import values as v
+from revurb.config.reader import Reader, as_port, as_positive
+from revurb.config.settings import SCHEMES, ConfigError, Scheme
+from revurb.config.sources import APP, ConfigPath, dotted
 
 _IGNORED_IN_APP = (("rate_limiting", "terminate_on_limit"), ("options", "host"))
 

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from revurb.configuration.build import build_settings
-from revurb.configuration.export import settings_to_config
-from revurb.configuration.settings import ConfigError, Settings
-from revurb.configuration.sources import LOCAL_CONFIG, Layer, env_layer, file_layer, mapping_layer
-from revurb.protocol import frames
+from revurb.config.build import build_settings
+from revurb.config.export import settings_to_config
+from revurb.config.settings import ConfigError, Settings
+from revurb.config.sources import LOCAL_CONFIG, Layer, env_layer, file_layer, mapping_layer
+from revurb.wire import frames
 
 #: Resolved settings as JSON, handed by `revurb start --workers N` to its worker processes.
 HANDOFF_VARIABLE = "REVURB_SETTINGS"

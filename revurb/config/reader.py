@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from revurb.configuration import values as v
-from revurb.configuration.settings import ConfigError, normalise_path
-from revurb.configuration.sources import ENV_PATHS, REDIS, SERVER, TLS, ConfigPath, Layer, dotted
+from revurb.config import values as v
+from revurb.config.settings import ConfigError, normalise_path
+from revurb.config.sources import ENV_PATHS, REDIS, SERVER, TLS, ConfigPath, Layer, dotted
 
 T = TypeVar("T")
 

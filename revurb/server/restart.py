@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from revurb.configuration.settings import ScalingSettings, Settings
+from revurb.config.settings import ScalingSettings, Settings
 
-logger = logging.getLogger("revurb.restart")
+logger = logging.getLogger("revurb.server.restart")
 
 
 def restart_key(scaling: ScalingSettings) -> str:

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from revurb.protocol.codes import ErrorCode
+from revurb.wire.codes import ErrorCode
 
 
 @dataclass(slots=True)

@@ -1,1 +1,0 @@
-"""How settings are read: config files, the environment and defaults (public names in revurb.config)."""

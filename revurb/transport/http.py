@@ -1,0 +1,472 @@
+"""A lean HTTP/1.1 protocol for uvicorn (`http=`): signed triggers cost little more than the app itself.
+
+Built on `httptools` like uvicorn's own, with keep-alive, pipelining (answered in order), streamed
+request bodies with flow control, 100-continue, HEAD and HTTP/1.0. A response whose body comes in
+one message leaves in one write. WebSocket upgrades go to `config.ws_protocol_class` as uvicorn
+hands them over. When the app is known not to need a Task before its first real suspension (Revurb
+with the memory backend and configured apps, see `eager_safe`), `drive` runs it by hand and creates
+a Task only if it suspends. When uvicorn serves Revurb itself (see `served_revurb`), a complete
+request to the HTTP API skips the ASGI messages: `HttpApi.answer` gets the parsed request and the
+response leaves in one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import unquote
+
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
+from uvicorn.server import ServerState
+
+from revurb.api.routes import HttpApi, Matched
+from revurb.transport.eager import drive, eager_safe, run_in_task, served_revurb
+from revurb.transport.http_request import STATUS_LINES, HttpRequest, access_logger, settle
+
+logger = logging.getLogger("revurb.server")
+
+#: Buffered request body (bytes) or queued pipelined requests before reading from the socket pauses.
+HIGH_WATER = 65_536
+_MAX_QUEUED = 16
+#: Header bytes per request when uvicorn's `h11_max_incomplete_event_size` is not set (h11's default).
+_MAX_HEADER_BYTES = 16_384
+
+
+class _TooLarge(Exception):
+    """The request head is larger than the limit."""
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection: parsing, the ASGI request cycle, and the hand-over of upgrades."""
+
+    __slots__ = (
+        "config",
+        "app",
+        "app_state",
+        "server_state",
+        "connections",
+        "tasks",
+        "loop",
+        "parser",
+        "transport",
+        "scheme",
+        "server",
+        "client",
+        "root_path",
+        "asgi",
+        "eager",
+        "api",
+        "access_log",
+        "header_limit",
+        "url",
+        "headers",
+        "header_bytes",
+        "parsing",
+        "upgrade",
+        "queue",
+        "current",
+        "running_by_hand",
+        "dispatching",
+        "scheduled",
+        "closing",
+        "reading_paused",
+        "write_paused",
+        "drain_waiter",
+        "idle_since",
+        "timer",
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = config.loaded_app
+        self.app_state = app_state
+        self.server_state = server_state
+        self.connections = server_state.connections
+        self.tasks = server_state.tasks
+        self.loop = _loop or asyncio.get_event_loop()
+        self.parser = httptools.HttpRequestParser(self)
+        with contextlib.suppress(AttributeError):  # httptools < 0.6.3
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.scheme = "http"
+        self.server: tuple[str, int | None] | None = None
+        self.client: tuple[str, int] | None = None
+        self.root_path = config.root_path
+        self.asgi = {"version": config.asgi_version, "spec_version": "2.3"}
+        self.eager = not config.reset_contextvars and eager_safe(self.app)
+        revurb = served_revurb(self.app)
+        #: The HTTP API, called without ASGI messages for complete requests (see `_answer`).
+        self.api: HttpApi | None = revurb.api if revurb is not None else None
+        # As uvicorn decides, plus the level: `revurb start` keeps the logger but logs no requests.
+        self.access_log = access_logger.hasHandlers() and access_logger.isEnabledFor(logging.INFO)
+        self.header_limit = config.h11_max_incomplete_event_size or _MAX_HEADER_BYTES
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.header_bytes = 0
+        #: The request whose body the parser is reading; None while skipping an upgrade's.
+        self.parsing: HttpRequest | None = None
+        #: An upgrade request's head, handed to the WebSocket protocol once earlier responses are out.
+        self.upgrade: bytes | None = None
+        self.queue: deque[HttpRequest] = deque()
+        #: The request at the head of the queue once its app started.
+        self.current: HttpRequest | None = None
+        self.running_by_hand = False
+        self.dispatching = False
+        self.scheduled = False
+        self.closing = False
+        self.reading_paused = False
+        self.write_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.idle_since: float | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.connections.add(self)  # type: ignore[arg-type]
+        self.transport = transport  # type: ignore[assignment]
+        self.server = get_local_addr(transport)  # type: ignore[arg-type]
+        self.client = get_remote_addr(transport)  # type: ignore[arg-type]
+        if is_ssl(transport):  # type: ignore[arg-type]
+            self.scheme = "https"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        self.closing = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        for request in self.queue:
+            request.disconnected = True
+            request.wake()
+        self.queue.clear()
+        self.current = None
+        self.write_paused = False
+        self._wake_drain()
+        self.parser = None  # type: ignore[assignment]
+
+    def eof_received(self) -> None:
+        pass
+
+    def data_received(self, data: bytes) -> None:
+        self.idle_since = None
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._on_upgrade(data[upgrade.args[0] :])
+        except httptools.HttpParserError as error:
+            too_large = isinstance(error.__context__, _TooLarge)
+            message = "Request header too large." if too_large else "Invalid HTTP request received."
+            logger.warning(message)
+            self._reject(431 if too_large else 400, message)
+            return
+        if len(self.queue) > _MAX_QUEUED or (self.parsing is not None and self.parsing.size > HIGH_WATER):
+            self.pause_reading()
+        if self.queue or self.upgrade is not None:
+            self.schedule()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drain()
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.header_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.header_bytes += len(url)
+        if self.header_bytes > self.header_limit:
+            raise _TooLarge
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_bytes += len(name) + len(value)
+        if self.header_bytes > self.header_limit:
+            raise _TooLarge
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        method = parser.get_method().decode("ascii")
+        version = parser.get_http_version()
+        headers = self.headers
+        if parser.should_upgrade() and self._websocket_upgrade():
+            self.parsing = None
+            lines = [method.encode(), b" ", self.url, b" HTTP/1.1\r\n"]
+            for name, value in headers:
+                lines += [name, b": ", value, b"\r\n"]
+            lines.append(b"\r\n")
+            self.upgrade = b"".join(lines)
+            return
+        url = httptools.parse_url(self.url)
+        raw_path: bytes = url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        scope = {
+            "type": "http",
+            "asgi": self.asgi,
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": method,
+            "root_path": self.root_path,
+            "path": self.root_path + path,
+            "raw_path": self.root_path.encode("ascii") + raw_path if self.root_path else raw_path,
+            "query_string": url.query or b"",
+            "headers": headers,
+            "state": self.app_state.copy(),
+        }
+        request = HttpRequest(self, scope, version != "1.0" and parser.should_keep_alive())
+        for name, value in headers:
+            if name == b"expect" and value.lower() == b"100-continue":
+                request.expect_continue = True
+        self.parsing = request
+        self.queue.append(request)
+
+    def on_body(self, body: bytes) -> None:
+        request = self.parsing
+        if request is None or request.finished:
+            return
+        request.body.append(body)
+        request.size += len(body)
+        request.wake()
+
+    def on_message_complete(self) -> None:
+        request = self.parsing
+        if request is None:
+            return
+        self.parsing = None
+        request.complete = True
+        request.wake()
+
+    # Running requests
+
+    def schedule(self) -> None:
+        """Dispatch as the loop's next callback, where a Task's first step would run.
+
+        Messages that other sockets delivered before this request (a WebSocket unsubscribe, say) are
+        then handled first, as they were when every request got a Task.
+        """
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.dispatch)
+
+    def dispatch(self) -> None:
+        """Start the app for the request at the head of the queue once it can, then the next ones."""
+        self.scheduled = False
+        if self.dispatching:
+            return
+        self.dispatching = True
+        try:
+            while self.current is None and self.queue and not self.closing:
+                request = self.queue[0]
+                if not (request.complete or request.expect_continue or request.size > HIGH_WATER):
+                    break
+                self._start(request)
+        finally:
+            self.dispatching = False
+        if self.closing or self.current is not None or self.queue:
+            return
+        if self.upgrade is not None:
+            self._hand_over()
+            return
+        self.resume_reading()
+        self.idle_since = self.loop.time()
+        if self.timer is None:
+            self.timer = self.loop.call_later(self.config.timeout_keep_alive, self._on_timer)
+
+    def _start(self, request: HttpRequest) -> None:
+        self.current = request
+        limit = self.config.limit_concurrency
+        app: Any = self.app
+        coro: Coroutine[Any, Any, None] | None = None
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            logger.warning("Exceeded concurrency limit.")
+            app = service_unavailable
+        elif self.api is not None and request.complete:
+            matched = self.api.match(request.scope)
+            if matched is not None:
+                coro = self._answer(self.api, request, matched)
+        if coro is None:
+            coro = app(request.scope, request.receive, request.send)
+
+        def done(error: BaseException | None) -> None:
+            self._app_done(request, error)
+
+        if not self.eager:
+            context = contextvars.Context() if self.config.reset_contextvars else None
+            started = self.loop.create_task(run_in_task(coro, done), context=context)
+            self.tasks.add(started)
+            started.add_done_callback(self.tasks.discard)
+            return
+        self.running_by_hand = True
+        try:
+            task = drive(coro, self.loop, done, contextvars.copy_context())
+        finally:
+            self.running_by_hand = False
+        if request.head is not None and not self.closing:
+            self.transport.write(request.head)
+            request.head = None
+        if task is not None:
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _answer(self, api: HttpApi, request: HttpRequest, matched: Matched) -> None:
+        """An HTTP API request whose body is all here: no ASGI messages, one write for the response."""
+        scope = request.scope
+        body = request.body[0] if len(request.body) == 1 else b"".join(request.body)
+        response = await api.answer(
+            scope["method"], api.local_path(scope), scope["path"], scope["query_string"], body, matched
+        )
+        request.answer(response.status, b"application/json", response.body, response.headers)
+
+    def response_done(self, request: HttpRequest) -> None:
+        """The response is complete: close, or let the next pipelined request go."""
+        self.server_state.total_requests += 1
+        if not request.keep_alive:
+            self.close()
+            return
+        if self.current is request:
+            self.current = None
+            self.queue.popleft()
+            if not self.dispatching:
+                self.schedule()
+
+    def _app_done(self, request: HttpRequest, error: BaseException | None) -> None:
+        if error is not None:
+            logger.error("Exception in ASGI application", exc_info=error)
+        elif not request.started and not request.disconnected:
+            logger.error("ASGI callable returned without starting response.")
+        elif not request.finished and not request.disconnected:
+            logger.error("ASGI callable returned without completing response.")
+        if request.finished or request.disconnected:
+            return
+        if request.started:
+            self.close()
+        else:
+            self._reject(500, "Internal Server Error")
+
+    def _websocket_upgrade(self) -> bool:
+        if self.config.ws_protocol_class is None:
+            return False
+        connection: list[bytes] = []
+        upgrade = None
+        for name, value in self.headers:
+            if name == b"connection":
+                connection = [token.lower().strip() for token in value.split(b",")]
+            elif name == b"upgrade":
+                upgrade = value.lower()
+        return b"upgrade" in connection and upgrade == b"websocket"
+
+    def _on_upgrade(self, rest: bytes) -> None:
+        if self.upgrade is None:
+            logger.warning("Unsupported upgrade request.")
+            return
+        self.upgrade += rest
+        self.pause_reading()
+
+    def _hand_over(self) -> None:
+        """Give the socket to the WebSocket protocol, as uvicorn's `handle_websocket_upgrade` does."""
+        head, _, rest = (self.upgrade or b"").partition(b"\r\n\r\n")
+        self.upgrade = None
+        self.connections.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        factory: Any = self.config.ws_protocol_class
+        protocol: asyncio.Protocol = factory(
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        protocol.connection_made(self.transport)
+        protocol.data_received(head + b"\r\n\r\n")
+        if rest:
+            protocol.data_received(rest)
+        self.transport.set_protocol(protocol)
+        self.closing = True
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    # Flow control, closing, shutdown
+
+    def pause_reading(self) -> None:
+        if not self.reading_paused and not self.closing:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused and not self.closing and self.upgrade is None and len(self.queue) <= 8:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    async def drain(self) -> None:
+        if self.drain_waiter is None:
+            self.drain_waiter = self.loop.create_future()
+        await asyncio.shield(self.drain_waiter)
+
+    def _wake_drain(self) -> None:
+        waiter, self.drain_waiter = self.drain_waiter, None
+        settle(waiter)
+
+    def close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            self.transport.close()
+
+    def _reject(self, status: int, message: str) -> None:
+        if self.closing:
+            return
+        body = message.encode("ascii")
+        content = [STATUS_LINES[status]]
+        for name, value in self.server_state.default_headers:
+            content.append(b"%s: %s\r\n" % (name, value))
+        content.append(
+            b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
+            % (len(body), body)
+        )
+        self.transport.write(b"".join(content))
+        self.close()
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.closing:
+            return
+        timeout = self.config.timeout_keep_alive
+        idle_since = self.idle_since
+        if idle_since is not None and self.loop.time() - idle_since >= timeout:
+            self.close()
+            return
+        delay = timeout if idle_since is None else timeout - (self.loop.time() - idle_since)
+        self.timer = self.loop.call_later(delay, self._on_timer)
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: close when idle, else after the response in progress."""
+        if self.current is None and not self.queue:
+            self.close()
+            return
+        for request in self.queue:
+            request.keep_alive = False
