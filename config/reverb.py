@@ -69,6 +69,9 @@ config = {
             "per_message_deflate": env("REVERB_PER_MESSAGE_DEFLATE", False),
             # Seconds between ping / prune sweeps; unset derives it from the apps' ping_interval.
             "sweep_interval": env("REVERB_SWEEP_INTERVAL"),
+            # Serve with Revurb's own HTTP and WebSocket protocols (lean sockets, each broadcast
+            # framed once); false serves through uvicorn's own layers and plain ASGI messages.
+            "fast_path": env("REVURB_FAST_PATH", True),
         },
     },
     "apps": {

@@ -30,7 +30,7 @@ MIN_WS_MAX_SIZE = 1_048_576
 _GOODBYE_SECONDS = 0.2
 
 
-def uvicorn_options(settings: Settings, fast_path: bool = True) -> dict[str, Any]:
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for `uvicorn.run` / `uvicorn.Config`.
 
     The fast path is Revurb's own WebSocket protocol (lean sockets, frame-once broadcasts) and HTTP
@@ -49,7 +49,7 @@ def uvicorn_options(settings: Settings, fast_path: bool = True) -> dict[str, Any
         "lifespan": "on",
         "server_header": False,
     }
-    if fast_path:
+    if settings.fast_path:
         from revurb.transport.http import HttpProtocol
         from revurb.transport.websocket import WebSocketProtocol
 
@@ -155,8 +155,7 @@ def serve(settings: Settings) -> None:
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
-        # REVURB_FAST_PATH=0 serves through uvicorn's own WebSocket layer (plain ASGI messages).
-        **uvicorn_options(settings, fast_path=os.environ.get("REVURB_FAST_PATH", "1") != "0"),
+        **uvicorn_options(settings),
         "log_config": log_config(settings.debug),
         "log_level": "info" if settings.debug else "warning",
         "ssl_certfile": settings.tls.cert,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from revurb.apps import App
 from revurb.channels.names import ChannelKind
 from revurb.wire.connection import Connection
 
@@ -16,7 +17,7 @@ class Channel:
     def __init__(self, name: str, kind: ChannelKind) -> None:
         self.name = name
         self.kind = kind
-        self.subscribers: dict[str, Connection] = {}
+        self.subscribers: dict[str, Connection[App]] = {}
         #: socket id -> user id, for presence channels.
         self.members: dict[str, str] = {}
 
@@ -27,7 +28,7 @@ class Channel:
         class, so each subscriber costs a lookup and a write.
         """
         sent = 0
-        prepared_for: type[Connection] | None = None
+        prepared_for: type[Connection[App]] | None = None
         prepared: Any = None
         for socket_id, connection in self.subscribers.items():
             if socket_id != except_socket_id:

@@ -26,16 +26,16 @@ class ChannelManager:
     def __init__(self, app: App, backend: Backend) -> None:
         self.app = app
         self.backend = backend
-        self.connections: dict[str, Connection] = {}
+        self.connections: dict[str, Connection[App]] = {}
         self.channels: dict[str, Channel] = {}
         #: Signed-in user id -> that user's sockets on this node.
-        self.users: dict[str, set[Connection]] = {}
+        self.users: dict[str, set[Connection[App]]] = {}
         self._count_dirty: set[str] = set()
         self._count_flush: asyncio.TimerHandle | None = None
 
     # Connections
 
-    async def add(self, connection: Connection) -> bool:
+    async def add(self, connection: Connection[App]) -> bool:
         """Admit a socket; False when the app is over its connection quota (cluster-wide)."""
         count = await self.backend.add_connection(self.app.id)
         limit = self.app.max_connections
@@ -45,7 +45,7 @@ class ChannelManager:
         self.connections[connection.socket_id] = connection
         return True
 
-    async def remove(self, connection: Connection) -> None:
+    async def remove(self, connection: Connection[App]) -> None:
         """Forget a socket that has gone: leave its channels, uncount it."""
         if self.connections.pop(connection.socket_id, None) is None:
             return
@@ -61,7 +61,7 @@ class ChannelManager:
 
     # Subscriptions
 
-    async def subscribe(self, connection: Connection, name: str, member: Member | None) -> None:
+    async def subscribe(self, connection: Connection[App], name: str, member: Member | None) -> None:
         """Subscribe an authorised socket and answer it; presence and cache extras included."""
         kind = kind_of(name)
         channel = self.channels.get(name)
@@ -95,10 +95,12 @@ class ChannelManager:
         members = await self.backend.members(self.app.id, name)
         if member.user_id not in members and len(members) >= self.app.max_presence_members:
             raise SubscriptionError(
-                "LimitReached", "The maximum members per presence channel limit was reached", 4100
+                "LimitReached",
+                "The maximum members per presence channel limit was reached",
+                ErrorCode.OVER_CAPACITY,
             )
 
-    async def _succeeded(self, connection: Connection, channel: Channel, kind: ChannelKind) -> None:
+    async def _succeeded(self, connection: Connection[App], channel: Channel, kind: ChannelKind) -> None:
         data: dict[str, Any] | None = None
         if kind.presence:
             data = presence_data(await self.backend.members(self.app.id, channel.name))
@@ -107,7 +109,7 @@ class ChannelManager:
             cached = await self.backend.cache_get(self.app.id, channel.name)
             connection.send(cached["frame"] if cached else frames.cache_miss(channel.name))
 
-    async def unsubscribe(self, connection: Connection, name: str) -> None:
+    async def unsubscribe(self, connection: Connection[App], name: str) -> None:
         """Remove a socket from a channel; tells the others when a presence user has left."""
         channel = self.channels.get(name)
         connection.channels.discard(name)
@@ -127,7 +129,7 @@ class ChannelManager:
 
     # Users
 
-    async def sign_in(self, connection: Connection, user_id: str) -> None:
+    async def sign_in(self, connection: Connection[App], user_id: str) -> None:
         """Bind a socket to a user and to the user's `#server-to-user-` channel."""
         if connection.user_id is not None and connection.user_id != user_id:
             await self.unsubscribe(connection, server_to_user_channel(connection.user_id))

@@ -66,6 +66,7 @@ def build_settings(layer: Layer) -> Settings:
         ),
         sweep_interval=read.get((*SERVER, "sweep_interval"), v.as_float, defaults.sweep_interval),
         per_message_deflate=read.get((*SERVER, "per_message_deflate"), v.as_bool, False),
+        fast_path=read.get((*SERVER, "fast_path"), v.as_bool, defaults.fast_path),
     )
     read.check_unknown()
     return settings

@@ -47,6 +47,7 @@ def settings_to_config(settings: Settings) -> dict[str, Any]:
         "max_pending_output": settings.max_pending_output,
         "per_message_deflate": settings.per_message_deflate,
         "sweep_interval": settings.sweep_interval or None,
+        "fast_path": settings.fast_path,
     }
     apps = [_app(app) for app in settings.apps]
     client = {"port": settings.client_port, "scheme": settings.client_scheme}

@@ -85,6 +85,9 @@ class Settings:
     per_message_deflate: bool = False
     #: How often the ping / prune sweep runs, in seconds (0 derives it from the apps' ping_interval).
     sweep_interval: float = 0.0
+    #: `revurb start` serves with Revurb's own HTTP and WebSocket protocols (lean sockets, frames
+    #: encoded once per broadcast); off, uvicorn's own layers serve plain ASGI messages.
+    fast_path: bool = True
 
 
 def normalise_path(path: str) -> str:

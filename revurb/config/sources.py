@@ -72,6 +72,7 @@ ENV_PATHS: dict[str, ConfigPath] = {
     "REVERB_MAX_PENDING_OUTPUT": (*SERVER, "max_pending_output"),
     "REVERB_PER_MESSAGE_DEFLATE": (*SERVER, "per_message_deflate"),
     "REVERB_SWEEP_INTERVAL": (*SERVER, "sweep_interval"),
+    "REVURB_FAST_PATH": (*SERVER, "fast_path"),
 }
 
 #: Short names accepted in files, stored under the full name so layers override each other.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from revurb.apps import App
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import kind_of
 from revurb.wire import codes, frames
@@ -13,7 +14,7 @@ from revurb.wire.errors import PusherError
 from revurb.wire.frames import ClientMessage
 
 
-def relay(connection: Connection, manager: ChannelManager, message: ClientMessage) -> None:
+def relay(connection: Connection[App], manager: ChannelManager, message: ClientMessage) -> None:
     """Relay a client event to the channel's other subscribers, on every node."""
     app = connection.app
     if app.accept_client_events_from == "none":
@@ -28,8 +29,20 @@ def relay(connection: Connection, manager: ChannelManager, message: ClientMessag
     subscribed = channel is not None and connection.socket_id in channel.subscribers
     if not subscribed and app.accept_client_events_from == "members":
         raise PusherError(ErrorCode.UNAUTHORIZED, codes.CLIENT_EVENT_NOT_MEMBER)
-    if not connection.allow_client_event(time.monotonic()):
+    if not allow(connection, time.monotonic()):
         raise PusherError(ErrorCode.CLIENT_EVENT_REJECTED, codes.CLIENT_EVENT_RATE_LIMITED)
     user_id = channel.members.get(connection.socket_id) if channel is not None else None
     frame = frames.event(message["event"], name, message.get("data"), user_id)
     manager.broadcast(name, frame, connection.socket_id)
+
+
+def allow(connection: Connection[App], now: float) -> bool:
+    """Fixed-window rate limit on a socket's client events (Pusher: 10 a second)."""
+    app = connection.app
+    if not app.rate_limiting:
+        return True
+    if now - connection.window_start >= app.rate_limit_decay_seconds:
+        connection.window_start = now
+        connection.window_count = 0
+    connection.window_count += 1
+    return connection.window_count <= app.rate_limit_max_attempts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from revurb.apps import App
 from revurb.channels.registry import Registry
 from revurb.protocol import client_events, pusher_events
 from revurb.wire import codes, frames
@@ -20,7 +21,7 @@ class Dispatcher:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    async def open(self, connection: Connection) -> bool:
+    async def open(self, connection: Connection[App]) -> bool:
         """Admit a socket and greet it; refuses it (4004, closed) when the app is over quota."""
         manager = self.registry.manager(connection.app)
         if not await manager.add(connection):
@@ -29,7 +30,7 @@ class Dispatcher:
         connection.send(frames.connection_established(connection.socket_id, connection.app.activity_timeout))
         return True
 
-    async def message(self, connection: Connection, raw: str | bytes) -> None:
+    async def message(self, connection: Connection[App], raw: str | bytes) -> None:
         """Handle one frame from a client. Nothing a client sends can raise out of here."""
         connection.touch()
         manager = self.registry.manager(connection.app)
@@ -48,13 +49,13 @@ class Dispatcher:
             logger.exception("error handling a message from socket %s", connection.socket_id)
             self.fail(connection, PusherError(ErrorCode.RECONNECT_NOW, codes.INVALID_MESSAGE))
 
-    async def close(self, connection: Connection) -> None:
+    async def close(self, connection: Connection[App]) -> None:
         """The socket is gone: leave its channels and uncount it."""
         connection.closed = True
         await self.registry.manager(connection.app).remove(connection)
 
     @staticmethod
-    def fail(connection: Connection, failure: PusherError) -> None:
+    def fail(connection: Connection[App], failure: PusherError) -> None:
         connection.send(frames.error(failure.code, failure.message))
         if failure.close:
             connection.close(failure.code, failure.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from revurb.apps import App
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import MAX_NAME_LENGTH, is_valid_name, kind_of, server_to_user_channel
 from revurb.channels.presence import Member, parse_member
@@ -14,7 +15,7 @@ from revurb.wire.frames import ClientMessage
 _INVALID = PusherError(ErrorCode.RECONNECT_NOW, codes.INVALID_MESSAGE)
 
 
-async def handle(connection: Connection, manager: ChannelManager, message: ClientMessage) -> None:
+async def handle(connection: Connection[App], manager: ChannelManager, message: ClientMessage) -> None:
     """Act on one `pusher:*` event; unknown ones are a 4200 error."""
     event = message["event"]
     if event == "pusher:ping":
@@ -34,7 +35,7 @@ async def handle(connection: Connection, manager: ChannelManager, message: Clien
         raise _INVALID
 
 
-async def subscribe(connection: Connection, manager: ChannelManager, message: ClientMessage) -> None:
+async def subscribe(connection: Connection[App], manager: ChannelManager, message: ClientMessage) -> None:
     data = frames.data_object(message)
     name = data.get("channel")
     if not isinstance(name, str):
@@ -46,7 +47,7 @@ async def subscribe(connection: Connection, manager: ChannelManager, message: Cl
         connection.send(frames.subscription_error(name, failure.type, failure.error, failure.status))
 
 
-def authorize(connection: Connection, name: str, token: object, channel_data: object) -> Member | None:
+def authorize(connection: Connection[App], name: str, token: object, channel_data: object) -> Member | None:
     """Check that a socket may join a channel; returns the presence member it joins as."""
     if len(name) > MAX_NAME_LENGTH:
         raise SubscriptionError(
@@ -55,7 +56,7 @@ def authorize(connection: Connection, name: str, token: object, channel_data: ob
             ErrorCode.UNAUTHORIZED,
         )
     if not is_valid_name(name):
-        raise SubscriptionError("InvalidChannel", "The channel name is invalid.", 4009)
+        raise SubscriptionError("InvalidChannel", "The channel name is invalid.", ErrorCode.UNAUTHORIZED)
     kind = kind_of(name)
     if kind.server_to_user:
         if connection.user_id is None or name != server_to_user_channel(connection.user_id):
@@ -75,7 +76,7 @@ def authorize(connection: Connection, name: str, token: object, channel_data: ob
     return parse_member(app, channel_data) if kind.presence else None
 
 
-async def sign_in(connection: Connection, manager: ChannelManager, message: ClientMessage) -> None:
+async def sign_in(connection: Connection[App], manager: ChannelManager, message: ClientMessage) -> None:
     """`pusher:signin`: bind the socket to a user; a bad signature or user closes the socket."""
     data = frames.data_object(message)
     user_data = data.get("user_data")

@@ -23,6 +23,7 @@ from revurb.protocol.dispatch import Dispatcher
 from revurb.scaling.base import Backend
 from revurb.scaling.memory import MemoryBackend
 from revurb.server.endpoint import PusherEndpoint
+from revurb.server.fast_path import RevurbFastPath
 from revurb.server.restart import RestartWatch
 from revurb.wire import codes, frames
 from revurb.wire.codes import ErrorCode
@@ -42,6 +43,8 @@ class Revurb(Starlette):
     provider: AppProvider
     settings: Settings
     api: HttpApi
+    #: Offered to Revurb's own transport (`revurb.transport.hook.HOOK_ATTRIBUTE`).
+    transport_fast_path: RevurbFastPath
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The HTTP API answers before Starlette's middleware and router: triggers are the hot path.
@@ -70,10 +73,10 @@ def create_app(
         )
     backend = backend or backend_for(settings)
     registry = Registry(backend)
-    server = Dispatcher(registry)
+    dispatcher = Dispatcher(registry)
     path = settings.path
     routes: list[BaseRoute] = [
-        WebSocketRoute(path + "/app/{key}", PusherEndpoint(settings, provider, server)),
+        WebSocketRoute(path + "/app/{key}", PusherEndpoint(settings, provider, dispatcher)),
         Route("/up", health, methods=["GET", "HEAD"]),
     ]
     if path:
@@ -102,6 +105,7 @@ def create_app(
     )
     app.registry, app.backend, app.provider, app.settings = registry, backend, provider, settings
     app.api = HttpApi(settings, provider, registry)
+    app.transport_fast_path = RevurbFastPath(settings, provider, dispatcher, app.api, backend)
     app.state.revurb = app
     return app
 

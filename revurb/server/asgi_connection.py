@@ -15,6 +15,9 @@ from revurb.wire.types import Send
 logger = logging.getLogger("revurb.connection")
 frames_logger = logging.getLogger("revurb.frames")
 
+#: The close reason for a frame over the app's `max_message_size` (close code 1009).
+MESSAGE_TOO_BIG = "Message too big"
+
 
 def too_big(data: str | bytes, limit: int) -> bool:
     """Whether a client frame is over the app's `max_message_size` (in bytes)."""
@@ -24,7 +27,7 @@ def too_big(data: str | bytes, limit: int) -> bool:
     return size > limit
 
 
-class ASGIConnection(Connection):
+class ASGIConnection(Connection[App]):
     """Queues frames and drains them with one writer task, so a broadcast never waits on a socket.
 
     Unsent bytes are capped: a consumer that cannot keep up is closed with 4100 (reconnect later)

@@ -1,17 +1,16 @@
-"""The connection of Revurb's own uvicorn protocol: no task per socket, frames written once."""
+"""The connection on Revurb's own WebSocket transport: no task per socket, frames written once."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from revurb.apps import App
 from revurb.protocol.dispatch import Dispatcher
-from revurb.server.asgi_connection import too_big
-from revurb.transport.codec import encode_text
-from revurb.transport.websocket import WebSocketProtocol
+from revurb.server.asgi_connection import MESSAGE_TOO_BIG, too_big
+from revurb.transport.codec import CloseCode, encode_text
+from revurb.transport.websocket import State, WebSocketProtocol
 from revurb.wire import codes
-from revurb.wire.codes import CLOSE_MESSAGE_TOO_BIG, ErrorCode
+from revurb.wire.codes import ErrorCode
 from revurb.wire.connection import Connection
 from revurb.wire.errors import PusherError
 
@@ -22,11 +21,11 @@ _INBOX_HIGH_WATER = 32
 
 _SHUTTING_DOWN = PusherError(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN, True)
 
-#: Running message handlers; asyncio only keeps weak references to tasks.
-_handlers: set[asyncio.Task[None]] = set()
+#: Read per message: an enum attribute lookup costs ~60 ns on Python 3.11.
+_OPEN = State.OPEN
 
 
-class FastConnection(Connection):
+class FastConnection(Connection[App]):
     """A socket on `WebSocketProtocol`, attached to it as its frame handler.
 
     Outbound: a broadcast frames its payload once (`prepare`) and every subscriber's transport gets
@@ -35,12 +34,14 @@ class FastConnection(Connection):
     there is something to handle, so an idle socket owns no task at all.
     """
 
-    __slots__ = ("_protocol", "_server", "_max_pending", "_inbox", "_gone")
+    __slots__ = ("_protocol", "_dispatcher", "_max_pending", "_inbox", "_gone")
 
-    def __init__(self, app: App, protocol: WebSocketProtocol, server: Dispatcher, max_pending: int) -> None:
+    def __init__(
+        self, app: App, protocol: WebSocketProtocol, dispatcher: Dispatcher, max_pending: int
+    ) -> None:
         super().__init__(app)
         self._protocol = protocol
-        self._server = server
+        self._dispatcher = dispatcher
         self._max_pending = max_pending
         self._inbox: list[str | bytes] | None = None
         self._gone = False
@@ -56,7 +57,11 @@ class FastConnection(Connection):
         protocol = self._protocol
         protocol.write(prepared)
         # The backlog is only worth measuring once the transport has said it is filling up.
-        if protocol.write_paused and protocol.buffered() > self._max_pending and not protocol.close_sent:
+        if (
+            protocol.flow.writing_paused
+            and protocol.buffered() > self._max_pending
+            and protocol.state is _OPEN
+        ):
             logger.warning("closing socket %s: output backlog over the cap", self.socket_id)
             protocol.close(ErrorCode.OVER_CAPACITY, codes.SLOW_CONSUMER)
 
@@ -70,15 +75,15 @@ class FastConnection(Connection):
     # FrameHandler: called by the protocol for each message and once on disconnect
 
     def on_message(self, data: str | bytes) -> None:
-        if self.closed or self._protocol.close_sent:
+        if self.closed or self._protocol.state is not _OPEN:
             return
         if too_big(data, self.app.max_message_size):
-            self._protocol.close(CLOSE_MESSAGE_TOO_BIG, "Message too big")
+            self._protocol.close(CloseCode.MESSAGE_TOO_BIG, MESSAGE_TOO_BIG)
             return
         self._enqueue(data)
 
     def on_shutdown(self) -> None:
-        self._server.fail(self, _SHUTTING_DOWN)
+        self._dispatcher.fail(self, _SHUTTING_DOWN)
 
     def on_disconnect(self) -> None:
         self._gone = True
@@ -92,21 +97,23 @@ class FastConnection(Connection):
                 self._protocol.pause_reading()
             return
         self._inbox = [item]  # type: ignore[list-item]
-        task = asyncio.get_running_loop().create_task(self._drain())
-        _handlers.add(task)
-        task.add_done_callback(_handlers.discard)
+        # The server's task set owns it: uvicorn waits for those on shutdown.
+        tasks = self._protocol.tasks
+        task = self._protocol.loop.create_task(self._drain())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _drain(self) -> None:
         inbox = self._inbox
         assert inbox is not None
-        server = self._server
+        dispatcher = self._dispatcher
         while inbox:
             item = inbox.pop(0)
             if item is None:
-                await server.close(self)
+                await dispatcher.close(self)
                 break
             if not self._gone:
-                await server.message(self, item)
+                await dispatcher.message(self, item)
             if len(inbox) < _INBOX_HIGH_WATER // 2:
                 self._protocol.resume_reading()
         self._inbox = None

@@ -4,3 +4,8 @@
 A leaf: nothing here imports the rest of Revurb. An app may offer a faster path than ASGI messages
 through the hook in `revurb.transport.hook`; any other ASGI app is served through plain ASGI.
 """
+
+from revurb.transport.http import HttpProtocol
+from revurb.transport.websocket import WebSocketProtocol
+
+__all__ = ["HttpProtocol", "WebSocketProtocol"]

@@ -3,24 +3,55 @@
 from __future__ import annotations
 
 import struct
+from enum import IntEnum
 
-OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
-OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
-_CONTROL = (OP_CLOSE, OP_PING, OP_PONG)
-_DATA = (OP_CONTINUATION, OP_TEXT, OP_BINARY)
+
+class Opcode(IntEnum):
+    """Frame opcodes (RFC 6455 section 5.2)."""
+
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes (RFC 6455 section 7.4.1, and the IANA registry)."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RECEIVED = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+
+_CONTROL = (Opcode.CLOSE, Opcode.PING, Opcode.PONG)
+_DATA = (Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY)
 _MAX_CONTROL_PAYLOAD = 125
 
 
 class FrameError(Exception):
     """A protocol violation by the client: close the socket with this code."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: CloseCode, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
 
 
-def encode_frame(opcode: int, payload: bytes) -> bytes:
+def encode_frame(opcode: Opcode, payload: bytes) -> bytes:
     """A final, unmasked server frame."""
     length = len(payload)
     first = 0x80 | opcode
@@ -33,11 +64,11 @@ def encode_frame(opcode: int, payload: bytes) -> bytes:
 
 def encode_text(text: str) -> bytes:
     """A text frame, encoded once so the same bytes can go to every subscriber."""
-    return encode_frame(OP_TEXT, text.encode())
+    return encode_frame(Opcode.TEXT, text.encode())
 
 
 def close_frame(code: int, reason: str) -> bytes:
-    return encode_frame(OP_CLOSE, struct.pack("!H", code) + reason.encode()[:123])
+    return encode_frame(Opcode.CLOSE, struct.pack("!H", code) + reason.encode()[:123])
 
 
 def unmask(payload: bytes, mask: bytes) -> bytes:
@@ -70,11 +101,11 @@ class FrameReader:
         while size - offset >= 2:
             first, second = buffer[offset], buffer[offset + 1]
             if first & 0x70:
-                raise FrameError(1002, "Reserved bits set without a negotiated extension")
+                raise FrameError(CloseCode.PROTOCOL_ERROR, "Reserved bits set without a negotiated extension")
             opcode = first & 0x0F
             fin = bool(first & 0x80)
             if not second & 0x80:
-                raise FrameError(1002, "Client frames must be masked")
+                raise FrameError(CloseCode.PROTOCOL_ERROR, "Client frames must be masked")
             length = second & 0x7F
             header = 2
             if length == 126:
@@ -89,11 +120,11 @@ class FrameReader:
                 header = 10
             if opcode in _CONTROL:
                 if length > _MAX_CONTROL_PAYLOAD or not fin:
-                    raise FrameError(1002, "Invalid control frame")
+                    raise FrameError(CloseCode.PROTOCOL_ERROR, "Invalid control frame")
             elif opcode not in _DATA:
-                raise FrameError(1002, "Unknown opcode")
+                raise FrameError(CloseCode.PROTOCOL_ERROR, "Unknown opcode")
             if length > self.max_size:
-                raise FrameError(1009, "Message too big")
+                raise FrameError(CloseCode.MESSAGE_TOO_BIG, "Message too big")
             end = offset + header + 4 + length
             if end > size:
                 break

@@ -1,7 +1,7 @@
 """Running an ASGI app's coroutine without a Task until it first suspends (3.12's eager tasks, by hand).
 
-A request to Revurb's API with the memory backend never really suspends once its body is read, so
-creating a Task for it is pure overhead; `drive` creates one only when the coroutine yields.
+A request to an app that never really suspends once its body is read (Revurb's API on the memory
+backend) does not need a Task; `drive` creates one only when the coroutine yields.
 """
 
 from __future__ import annotations
@@ -9,10 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from revurb.server.app import Revurb
+from typing import Any
 
 Done = Callable[[BaseException | None], None]
 
@@ -66,38 +63,6 @@ class _Resume:
                     yielded = coro.send(sent)
                 except StopIteration as stop:
                     return stop.value
-
-
-def eager_safe(app: Any) -> bool:
-    """Whether `app` (under uvicorn's wrappers) may run outside a Task until it first suspends.
-
-    Code that needs `asyncio.current_task()` (`asyncio.timeout`, anyio, Redis clients) fails there, so
-    only Revurb with the memory backend and configured apps qualifies; any other app gets a Task.
-    """
-    from revurb.apps import ConfigAppProvider
-    from revurb.scaling.memory import MemoryBackend
-
-    revurb = served_revurb(app)
-    return (
-        revurb is not None
-        and isinstance(revurb.backend, MemoryBackend)
-        and type(revurb.provider) is ConfigAppProvider
-    )
-
-
-def served_revurb(app: Any) -> Revurb | None:
-    """The Revurb app uvicorn serves, seen through uvicorn's proxy-headers wrapper; else None.
-
-    Any other wrapper (an embedding host's middleware, uvicorn's trace logger) must see every request,
-    so then there is no Revurb to call directly.
-    """
-    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
-    from revurb.server.app import Revurb
-
-    if isinstance(app, ProxyHeadersMiddleware):
-        app = app.app
-    return app if isinstance(app, Revurb) else None
 
 
 async def run_in_task(work: Awaitable[Any], done: Done) -> None:

@@ -3,11 +3,10 @@
 Built on `httptools` like uvicorn's own, with keep-alive, pipelining (answered in order), streamed
 request bodies with flow control, 100-continue, HEAD and HTTP/1.0. A response whose body comes in
 one message leaves in one write. WebSocket upgrades go to `config.ws_protocol_class` as uvicorn
-hands them over. When the app is known not to need a Task before its first real suspension (Revurb
-with the memory backend and configured apps, see `eager_safe`), `drive` runs it by hand and creates
-a Task only if it suspends. When uvicorn serves Revurb itself (see `served_revurb`), a complete
-request to the HTTP API skips the ASGI messages: `HttpApi.answer` gets the parsed request and the
-response leaves in one write.
+hands them over. An app may offer the transport hook (`revurb.transport.hook`): then a complete
+request on a route the app serves directly skips the ASGI messages and its answer leaves in one
+write; and when the hook says the app never needs a Task before its first real suspension
+(`eager`), `drive` runs the app by hand and creates a Task only if it suspends.
 """
 
 from __future__ import annotations
@@ -27,15 +26,18 @@ from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 
-from revurb.api.routes import HttpApi, Matched
-from revurb.transport.eager import drive, eager_safe, run_in_task, served_revurb
-from revurb.transport.http_request import STATUS_LINES, HttpRequest, access_logger, settle
+from revurb.transport.eager import drive, run_in_task
+from revurb.transport.flow_control import FlowControl
+from revurb.transport.hook import FastPath, HttpRoute, fast_path_of
+from revurb.transport.http_request import STATUS_LINES, HttpRequest, access_logger
 
-logger = logging.getLogger("revurb.server")
+logger = logging.getLogger("revurb.transport")
 
 #: Buffered request body (bytes) or queued pipelined requests before reading from the socket pauses.
 HIGH_WATER = 65_536
 _MAX_QUEUED = 16
+#: Queued requests at or below which a paused socket is read again.
+_RESUME_QUEUED = 8
 #: Header bytes per request when uvicorn's `h11_max_incomplete_event_size` is not set (h11's default).
 _MAX_HEADER_BYTES = 16_384
 
@@ -63,7 +65,7 @@ class HttpProtocol(asyncio.Protocol):
         "root_path",
         "asgi",
         "eager",
-        "api",
+        "fast_path",
         "access_log",
         "header_limit",
         "url",
@@ -77,9 +79,7 @@ class HttpProtocol(asyncio.Protocol):
         "dispatching",
         "scheduled",
         "closing",
-        "reading_paused",
-        "write_paused",
-        "drain_waiter",
+        "flow",
         "idle_since",
         "timer",
     )
@@ -109,10 +109,9 @@ class HttpProtocol(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.root_path = config.root_path
         self.asgi = {"version": config.asgi_version, "spec_version": "2.3"}
-        self.eager = not config.reset_contextvars and eager_safe(self.app)
-        revurb = served_revurb(self.app)
-        #: The HTTP API, called without ASGI messages for complete requests (see `_answer`).
-        self.api: HttpApi | None = revurb.api if revurb is not None else None
+        #: The app's direct routes (see `_answer`), if it offers the transport hook.
+        self.fast_path: FastPath | None = fast_path_of(self.app)
+        self.eager = self.fast_path is not None and self.fast_path.eager and not config.reset_contextvars
         # As uvicorn decides, plus the level: `revurb start` keeps the logger but logs no requests.
         self.access_log = access_logger.hasHandlers() and access_logger.isEnabledFor(logging.INFO)
         self.header_limit = config.h11_max_incomplete_event_size or _MAX_HEADER_BYTES
@@ -130,9 +129,8 @@ class HttpProtocol(asyncio.Protocol):
         self.dispatching = False
         self.scheduled = False
         self.closing = False
-        self.reading_paused = False
-        self.write_paused = False
-        self.drain_waiter: asyncio.Future[None] | None = None
+        #: Set in `connection_made`, as the transport is.
+        self.flow: FlowControl = None  # type: ignore[assignment]
         self.idle_since: float | None = None
         self.timer: asyncio.TimerHandle | None = None
 
@@ -141,6 +139,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.connections.add(self)  # type: ignore[arg-type]
         self.transport = transport  # type: ignore[assignment]
+        self.flow = FlowControl(self.transport)
         self.server = get_local_addr(transport)  # type: ignore[arg-type]
         self.client = get_remote_addr(transport)  # type: ignore[arg-type]
         if is_ssl(transport):  # type: ignore[arg-type]
@@ -157,8 +156,7 @@ class HttpProtocol(asyncio.Protocol):
             request.wake()
         self.queue.clear()
         self.current = None
-        self.write_paused = False
-        self._wake_drain()
+        self.flow.connection_lost()
         self.parser = None  # type: ignore[assignment]
 
     def eof_received(self) -> None:
@@ -182,11 +180,10 @@ class HttpProtocol(asyncio.Protocol):
             self.schedule()
 
     def pause_writing(self) -> None:
-        self.write_paused = True
+        self.flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self.write_paused = False
-        self._wake_drain()
+        self.flow.resume_writing()
 
     # httptools callbacks
 
@@ -307,10 +304,10 @@ class HttpProtocol(asyncio.Protocol):
         if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
             logger.warning("Exceeded concurrency limit.")
             app = service_unavailable
-        elif self.api is not None and request.complete:
-            matched = self.api.match(request.scope)
-            if matched is not None:
-                coro = self._answer(self.api, request, matched)
+        elif self.fast_path is not None and request.complete:
+            route = self.fast_path.http_route(request.scope)
+            if route is not None:
+                coro = self._answer(route, request)
         if coro is None:
             coro = app(request.scope, request.receive, request.send)
 
@@ -335,14 +332,11 @@ class HttpProtocol(asyncio.Protocol):
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
-    async def _answer(self, api: HttpApi, request: HttpRequest, matched: Matched) -> None:
-        """An HTTP API request whose body is all here: no ASGI messages, one write for the response."""
-        scope = request.scope
+    async def _answer(self, route: HttpRoute, request: HttpRequest) -> None:
+        """A request the app serves directly, its body all here: no ASGI messages, one write."""
         body = request.body[0] if len(request.body) == 1 else b"".join(request.body)
-        response = await api.answer(
-            scope["method"], api.local_path(scope), scope["path"], scope["query_string"], body, matched
-        )
-        request.answer(response.status, b"application/json", response.body, response.headers)
+        answer = await route(request.scope, body)
+        request.answer(answer.status, answer.content_type, answer.body, answer.headers)
 
     def response_done(self, request: HttpRequest) -> None:
         """The response is complete: close, or let the next pipelined request go."""
@@ -397,6 +391,8 @@ class HttpProtocol(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        # Read again before the new protocol can pause reading on its own account.
+        self.flow.resume_reading()
         factory: Any = self.config.ws_protocol_class
         protocol: asyncio.Protocol = factory(
             config=self.config, server_state=self.server_state, app_state=self.app_state
@@ -407,30 +403,16 @@ class HttpProtocol(asyncio.Protocol):
             protocol.data_received(rest)
         self.transport.set_protocol(protocol)
         self.closing = True
-        if self.reading_paused:
-            self.reading_paused = False
-            self.transport.resume_reading()
 
     # Flow control, closing, shutdown
 
     def pause_reading(self) -> None:
-        if not self.reading_paused and not self.closing:
-            self.reading_paused = True
-            self.transport.pause_reading()
+        if not self.closing:
+            self.flow.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.reading_paused and not self.closing and self.upgrade is None and len(self.queue) <= 8:
-            self.reading_paused = False
-            self.transport.resume_reading()
-
-    async def drain(self) -> None:
-        if self.drain_waiter is None:
-            self.drain_waiter = self.loop.create_future()
-        await asyncio.shield(self.drain_waiter)
-
-    def _wake_drain(self) -> None:
-        waiter, self.drain_waiter = self.drain_waiter, None
-        settle(waiter)
+        if not self.closing and self.upgrade is None and len(self.queue) <= _RESUME_QUEUED:
+            self.flow.resume_reading()
 
     def close(self) -> None:
         if not self.closing:

@@ -107,8 +107,8 @@ class HttpRequest:
 
     async def send(self, message: dict[str, Any]) -> None:
         protocol = self.protocol
-        if protocol.write_paused and not self.disconnected:
-            await protocol.drain()
+        if protocol.flow.writing_paused and not self.disconnected:
+            await protocol.flow.drain()
         if self.disconnected:
             return
         kind = message["type"]

@@ -1,17 +1,19 @@
-"""A lean WebSocket protocol for uvicorn (`ws=` accepts its import path) with a broadcast fast path.
+"""A lean WebSocket protocol for uvicorn (`--ws revurb.transport:WebSocketProtocol`).
 
 It speaks RFC 6455 itself instead of through `websockets` or `wsproto`, so an idle socket costs a
 protocol object and a transport: no permessage-deflate context (offers are ignored, which RFC 6455
-allows), no keepalive timers, no per-socket queues. The app sees plain ASGI messages; through
-`scope["extensions"]["revurb.fastpath"]` it may also write frames it encoded once for many sockets
-straight to the transport, and `attach` a handler so that its task can end while the socket lives.
+allows), no keepalive timers, no per-socket queues. Any ASGI app is served through plain ASGI
+messages. An app that offers the transport hook (`revurb.transport.hook`) may instead serve a socket
+directly: its route accepts it, writes frames it encoded once for many sockets straight to the
+transport, and returns a handler that takes the socket's messages, so no task stays per socket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote
 
 from uvicorn.config import Config
@@ -19,42 +21,41 @@ from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remo
 from uvicorn.server import ServerState
 
 from revurb.transport.coalescer import coalescer_for
-from revurb.transport.codec import (
-    OP_BINARY,
-    OP_CLOSE,
-    OP_CONTINUATION,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
-    FrameError,
-    FrameReader,
-    close_frame,
-    encode_frame,
-)
+from revurb.transport.codec import CloseCode, FrameError, FrameReader, Opcode, close_frame, encode_frame
+from revurb.transport.flow_control import FlowControl
 from revurb.transport.handshake import accept_response, parse_upgrade, reject_response
-from revurb.wire.types import Message
+from revurb.transport.hook import FastPath, FrameHandler, Scope, WebSocketRoute, fast_path_of
 
-logger = logging.getLogger("revurb.server")
+logger = logging.getLogger("revurb.transport")
 
-FASTPATH = "revurb.fastpath"
+Message = dict[str, Any]
+
 _CLOSE_TIMEOUT = 5.0
 _FAIL_TIMEOUT = 0.5
-_SHUTDOWN_CODE = 1012
-#: Frames waiting for the app before reading from the socket pauses.
+#: Messages waiting for the app before reading from the socket pauses.
 _INBOX_HIGH_WATER = 64
-#: The inbox of an attached socket: empty for good, shared by all.
+#: The inbox of a socket whose handler takes every message: empty for good, shared by all.
 _NO_INBOX: list[Message] = []
 
 
-class FrameHandler(Protocol):
-    """Takes a socket's messages once the app has attached it (see `attach`)."""
+class State(enum.Enum):
+    """Where a connection is in its life (RFC 6455 section 4 and 7)."""
 
-    def on_message(self, data: str | bytes) -> None: ...
+    #: Waiting for the upgrade request.
+    HANDSHAKE = enum.auto()
+    #: The request is parsed and the app decides; nothing is written before it accepts.
+    CONNECTING = enum.auto()
+    OPEN = enum.auto()
+    #: We sent a close frame and wait for the peer's (or for the timeout).
+    CLOSING = enum.auto()
+    #: The peer is gone, or its stream cannot be read any more.
+    CLOSED = enum.auto()
 
-    def on_disconnect(self) -> None: ...
 
-    def on_shutdown(self) -> None:
-        """The server is stopping: say goodbye and close (instead of a plain 1012 close)."""
+# Enum attribute lookups cost ~60 ns each on Python 3.11: the per-frame paths read these instead.
+_HANDSHAKE, _OPEN, _CLOSING, _CLOSED = State.HANDSHAKE, State.OPEN, State.CLOSING, State.CLOSED
+_TEXT, _BINARY, _CONTINUATION = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
+_PING, _CLOSE = Opcode.PING, Opcode.CLOSE
 
 
 class WebSocketProtocol(asyncio.Protocol):
@@ -66,16 +67,14 @@ class WebSocketProtocol(asyncio.Protocol):
         "connections",
         "tasks",
         "loop",
+        "fast_path",
         "transport",
+        "flow",
+        "state",
         "reader",
         "scope",
         "inbox",
         "waiter",
-        "accepted",
-        "close_sent",
-        "disconnected",
-        "paused",
-        "write_paused",
         "close_timer",
         "fragments",
         "fragment_opcode",
@@ -99,20 +98,18 @@ class WebSocketProtocol(asyncio.Protocol):
         self.connections = server_state.connections
         self.tasks = server_state.tasks
         self.loop = _loop or asyncio.get_event_loop()
+        self.fast_path: FastPath | None = fast_path_of(config.loaded_app)
         self.transport: asyncio.Transport | None = None
+        #: Set in `connection_made`, as the transport is.
+        self.flow: FlowControl = None  # type: ignore[assignment]
+        self.state = State.HANDSHAKE
         self.reader: FrameReader | None = None
-        self.scope: dict[str, Any] | None = None
+        self.scope: Scope | None = None
         self.inbox: list[Message] = []
         self.waiter: asyncio.Future[None] | None = None
-        self.accepted = False
-        self.close_sent = False
-        self.disconnected = False
-        self.paused = False
-        #: Set while the transport's buffer is over its high-water mark (asyncio flow control).
-        self.write_paused = False
         self.close_timer: asyncio.TimerHandle | None = None
         self.fragments: list[bytes] | None = None
-        self.fragment_opcode = 0
+        self.fragment_opcode = Opcode.TEXT
         self.handler: FrameHandler | None = None
         #: Frames written during this loop iteration, joined into one write by the coalescer.
         self.pending: list[bytes] | None = None
@@ -124,23 +121,24 @@ class WebSocketProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.connections.add(self)  # type: ignore[arg-type]
         self.transport = transport  # type: ignore[assignment]
+        self.flow = FlowControl(transport)  # type: ignore[arg-type]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
         if self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = None
-        if not self.disconnected:
-            self.disconnected = True
-            self._deliver({"type": "websocket.disconnect", "code": 1006})
+        self.flow.connection_lost()
+        if self.state is not State.CLOSED:
+            self.state = State.CLOSED
+            self._deliver({"type": "websocket.disconnect", "code": CloseCode.ABNORMAL_CLOSURE})
         self.reader = None
 
     def data_received(self, data: bytes) -> None:
-        if self.scope is None and not self.accepted:
-            self._handshake(data)
-            return
+        if self.state is _HANDSHAKE:
+            data = self._handshake(data)
         reader = self.reader
-        if reader is None or self.disconnected:
+        if reader is None or self.state is _CLOSED or not data:
             return
         try:
             for opcode, fin, payload in reader.feed(data):
@@ -149,34 +147,37 @@ class WebSocketProtocol(asyncio.Protocol):
             self._fail(error.code, error.reason)
 
     def pause_writing(self) -> None:
-        self.write_paused = True
+        self.flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self.write_paused = False
+        self.flow.resume_writing()
 
     # uvicorn's shutdown hook
 
     def shutdown(self) -> None:
         if self.transport is None:
             return
-        if self.accepted and not self.close_sent and self.handler is not None:
-            self.handler.on_shutdown()
-        elif self.accepted and not self.close_sent:
-            self.close(_SHUTDOWN_CODE, "Server shutting down")
-        if not self.accepted:
+        if self.state is State.OPEN:
+            if self.handler is not None:
+                self.handler.on_shutdown()
+            else:
+                self.close(CloseCode.SERVICE_RESTART, "Server shutting down")
+        elif self.state in (State.HANDSHAKE, State.CONNECTING):
             self.transport.close()
 
     # Handshake
 
-    def _handshake(self, data: bytes) -> None:
-        request = parse_upgrade(data)
+    def _handshake(self, data: bytes) -> bytes:
+        """Parse the upgrade request, start the app; returns what followed the request head."""
+        head, _, rest = data.partition(b"\r\n\r\n")
+        request = parse_upgrade(head)
         transport = self.transport
         assert transport is not None
         if request is None:
             self._reject(400)
-            return
+            return b""
         root_path = self.config.root_path
-        self.scope = {
+        scope: Scope = {
             "type": "websocket",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": "1.1",
@@ -190,40 +191,63 @@ class WebSocketProtocol(asyncio.Protocol):
             "headers": request.headers,
             "subprotocols": request.subprotocols,
             "state": self.app_state.copy(),
-            "extensions": {FASTPATH: self},
         }
-        key = request.key
-        self._accept_key = key
+        self.scope = scope
+        self.state = State.CONNECTING
+        self._accept_key = request.key
         # Frames a client sends before our 101 are kept for the app, not dropped.
         self.reader = FrameReader(self.config.ws_max_size)
-        self._deliver({"type": "websocket.connect"})
-        task = self.loop.create_task(self._run_asgi())
+        route = self.fast_path.websocket_route(scope) if self.fast_path is not None else None
+        if route is None:
+            self._deliver({"type": "websocket.connect"})
+            task = self.loop.create_task(self._run_asgi(scope))
+        else:
+            task = self.loop.create_task(self._run_route(route, scope))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return rest
 
     def _reject(self, status: int) -> None:
         assert self.transport is not None
+        self.state = State.CLOSED
         self.transport.write(reject_response(status))
         self.transport.close()
 
-    async def _run_asgi(self) -> None:
+    async def _run_route(self, route: WebSocketRoute, scope: Scope) -> None:
+        """Serve the socket through the app's hook: its route accepts it and returns its handler."""
         try:
-            await self.config.loaded_app(self.scope, self.receive, self.send)
-            if self.handler is not None:
-                # The app attached a handler and returned: the socket lives on without its task.
-                self.scope = None
-                return
+            handler = await route(scope, self)
+        except Exception:
+            logger.exception("exception in the WebSocket route")
+            self._app_failed()
+            return
+        self.scope = None
+        if handler is not None:
+            self.attach(handler)
+        else:
+            self._app_returned()
+
+    async def _run_asgi(self, scope: Scope) -> None:
+        try:
+            await self.config.loaded_app(scope, self.receive, self.send)
         except Exception:
             logger.exception("exception in the WebSocket application")
-            if not self.accepted and self.transport is not None:
-                self._reject(500)
-            else:
-                self.close(1011, "")
+            self._app_failed()
             return
-        if not self.accepted and self.transport is not None and not self.transport.is_closing():
+        self._app_returned()
+
+    def _app_failed(self) -> None:
+        if self.state is State.CONNECTING:
+            self._reject(500)
+        else:
+            self.close(CloseCode.INTERNAL_ERROR, "")
+
+    def _app_returned(self) -> None:
+        """The app is done with the socket: refuse it if it never accepted, else close it."""
+        if self.state is State.CONNECTING:
             self._reject(403)
-        elif not self.close_sent:
-            self.close(1000, "")
+        elif self.state is State.OPEN:
+            self.close(CloseCode.NORMAL_CLOSURE, "")
 
     # ASGI receive / send
 
@@ -233,9 +257,8 @@ class WebSocketProtocol(asyncio.Protocol):
             waiter = self.waiter = self.loop.create_future()
             await waiter
         message = inbox.pop(0)
-        if self.paused and len(inbox) < _INBOX_HIGH_WATER // 2 and self.transport is not None:
-            self.paused = False
-            self.transport.resume_reading()
+        if len(inbox) < _INBOX_HIGH_WATER // 2:
+            self.resume_reading()
         return message
 
     def _deliver(self, message: Message) -> None:
@@ -252,68 +275,62 @@ class WebSocketProtocol(asyncio.Protocol):
             self.waiter = None
             if not waiter.done():
                 waiter.set_result(None)
-        if len(self.inbox) >= _INBOX_HIGH_WATER and not self.paused and self.transport is not None:
-            self.paused = True
-            self.transport.pause_reading()
+        if len(self.inbox) >= _INBOX_HIGH_WATER:
+            self.pause_reading()
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "websocket.send":
-            if self.close_sent or self.disconnected:
+            if self.state is not State.OPEN:
+                if self.state is State.CONNECTING:
+                    raise RuntimeError("Expected ASGI message 'websocket.accept' before 'websocket.send'")
                 raise ClientDisconnected
             text = message.get("text")
             if text is not None:
-                self.write(encode_frame(OP_TEXT, text.encode()))
+                self.write(encode_frame(Opcode.TEXT, text.encode()))
             else:
-                self.write(encode_frame(OP_BINARY, message.get("bytes") or b""))
+                self.write(encode_frame(Opcode.BINARY, message.get("bytes") or b""))
         elif kind == "websocket.accept":
-            self._accept(message)
+            self.accept(message.get("subprotocol"), message.get("headers") or ())
         elif kind == "websocket.close":
-            if not self.accepted:
+            if self.state is State.CONNECTING:
                 self._reject(403)
-                self.close_sent = True
                 return
-            self.close(message.get("code", 1000), message.get("reason") or "")
+            self.close(message.get("code", CloseCode.NORMAL_CLOSURE), message.get("reason") or "")
 
-    def _accept(self, message: Message) -> None:
-        if self.accepted or self.transport is None:
+    def accept(self, subprotocol: str | None = None, headers: Any = ()) -> None:
+        """Answer the upgrade with `101 Switching Protocols`: the socket is open."""
+        if self.state is not State.CONNECTING or self.transport is None:
             return
-        self.accepted = True
-        headers = message.get("headers") or ()
-        self.transport.write(accept_response(self._accept_key, message.get("subprotocol"), headers))
+        self.state = State.OPEN
+        self.transport.write(accept_response(self._accept_key, subprotocol, headers))
         self._accept_key = b""
 
-    # The fast path: used by the app for frames encoded once and written to many sockets
+    # The direct path: frames encoded once for many sockets, messages to a handler
 
     def attach(self, handler: FrameHandler) -> None:
         """From now on hand this socket's messages to `handler` instead of ASGI `receive`.
 
-        The app's task may then return and the socket stays open: an idle socket keeps no task,
-        no coroutine frames and no scope.
+        The socket then needs no task, no coroutine frames and no scope while it is idle.
         """
         self.handler = handler
-        # The handler takes every message from now on: no inbox list stays behind per socket.
         pending, self.inbox = self.inbox, _NO_INBOX
-        if self.paused and self.transport is not None:
-            self.paused = False
-            self.transport.resume_reading()
+        self.resume_reading()
         for message in pending:
             self._deliver(message)
 
     def pause_reading(self) -> None:
-        """Stop reading from the socket until `resume_reading` (backpressure from the handler)."""
-        if not self.paused and self.transport is not None and not self.disconnected:
-            self.paused = True
-            self.transport.pause_reading()
+        """Stop reading from the socket until `resume_reading` (backpressure from the app)."""
+        if self.state is not _CLOSED:
+            self.flow.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.paused and self.transport is not None and not self.disconnected:
-            self.paused = False
-            self.transport.resume_reading()
+        if self.state is not _CLOSED:
+            self.flow.resume_reading()
 
     def write(self, frame: bytes) -> None:
-        """Write an already-encoded frame (at the end of this loop iteration); dropped once closing."""
-        if self.close_sent or self.disconnected or self.transport is None:
+        """Write an encoded frame (at the end of this loop iteration); dropped unless open."""
+        if self.state is not _OPEN:
             return
         pending = self.pending
         if pending is None:
@@ -329,7 +346,7 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         self.pending = None
         transport = self.transport
-        if transport is not None and not self.disconnected:
+        if transport is not None and self.state is not _CLOSED:
             transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def buffered(self) -> int:
@@ -339,68 +356,73 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def close(self, code: int, reason: str = "", timeout: float = _CLOSE_TIMEOUT) -> None:
         """Send a close frame and drop the TCP connection if the peer does not answer in time."""
-        if self.close_sent or self.transport is None:
+        if self.state is not State.OPEN or self.transport is None:
             return
         self.flush()
-        self.close_sent = True
-        if not self.disconnected:
-            self.transport.write(close_frame(code, reason))
-            self.close_timer = self.loop.call_later(timeout, self.transport.close)
+        self.state = State.CLOSING
+        self.transport.write(close_frame(code, reason))
+        self.close_timer = self.loop.call_later(timeout, self.transport.close)
 
     # Frames from the client
 
     def _on_frame(self, opcode: int, fin: bool, payload: bytes) -> None:
-        if opcode in (OP_TEXT, OP_BINARY):
+        if opcode in (_TEXT, _BINARY):
             if self.fragments is not None:
-                raise FrameError(1002, "Expected a continuation frame")
+                raise FrameError(CloseCode.PROTOCOL_ERROR, "Expected a continuation frame")
             if not fin:
-                self.fragments, self.fragment_opcode = [payload], opcode
+                self.fragments, self.fragment_opcode = [payload], Opcode(opcode)
                 return
             self._message(opcode, payload)
-        elif opcode == OP_CONTINUATION:
+        elif opcode == _CONTINUATION:
             if self.fragments is None:
-                raise FrameError(1002, "Unexpected continuation frame")
+                raise FrameError(CloseCode.PROTOCOL_ERROR, "Unexpected continuation frame")
             self.fragments.append(payload)
             if sum(map(len, self.fragments)) > self.config.ws_max_size:
-                raise FrameError(1009, "Message too big")
+                raise FrameError(CloseCode.MESSAGE_TOO_BIG, "Message too big")
             if fin:
                 whole, self.fragments = b"".join(self.fragments), None
                 self._message(self.fragment_opcode, whole)
-        elif opcode == OP_PING:
-            self.write(encode_frame(OP_PONG, payload))
-        elif opcode == OP_CLOSE:
+        elif opcode == _PING:
+            self.write(encode_frame(Opcode.PONG, payload))
+        elif opcode == _CLOSE:
             self._on_close(payload)
 
     def _message(self, opcode: int, payload: bytes) -> None:
+        if self.state is _CLOSING:
+            return  # after our close frame, data frames are ignored (RFC 6455 section 1.4)
         data: str | bytes = payload
-        if opcode == OP_TEXT:
+        if opcode == _TEXT:
             try:
                 data = payload.decode()
             except UnicodeDecodeError:
-                raise FrameError(1007, "Invalid UTF-8") from None
+                raise FrameError(CloseCode.INVALID_DATA, "Invalid UTF-8") from None
         handler = self.handler
         if handler is not None:
             handler.on_message(data)
-        elif opcode == OP_TEXT:
+        elif opcode == _TEXT:
             self._deliver({"type": "websocket.receive", "text": data})
         else:
             self._deliver({"type": "websocket.receive", "bytes": data})
 
     def _on_close(self, payload: bytes) -> None:
-        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-        if not self.close_sent and self.transport is not None:
+        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else CloseCode.NO_STATUS_RECEIVED
+        if self.state is State.OPEN and self.transport is not None:
             self.flush()
-            self.close_sent = True
-            self.transport.write(close_frame(1000 if code == 1005 else code, ""))
-        self.disconnected = True
+            reply = CloseCode.NORMAL_CLOSURE if code == CloseCode.NO_STATUS_RECEIVED else code
+            self.transport.write(close_frame(reply, ""))
+        self.state = State.CLOSED
         self._deliver({"type": "websocket.disconnect", "code": code})
         if self.transport is not None:
             self.transport.close()
 
-    def _fail(self, code: int, reason: str) -> None:
+    def _fail(self, code: CloseCode, reason: str) -> None:
         # The rest of the stream cannot be parsed, so the peer's close reply will not be seen:
         # give it a moment to read our close frame, then drop the connection.
-        self.close(code, reason, _FAIL_TIMEOUT)
-        if not self.disconnected:
-            self.disconnected = True
-            self._deliver({"type": "websocket.disconnect", "code": code})
+        if self.state is State.CLOSED:
+            return
+        if self.state is State.CONNECTING:
+            self._reject(400)
+        else:
+            self.close(code, reason, _FAIL_TIMEOUT)
+        self.state = State.CLOSED
+        self._deliver({"type": "websocket.disconnect", "code": code})

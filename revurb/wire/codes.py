@@ -1,4 +1,4 @@
-"""Pusher error codes, close codes and the messages that go with them."""
+"""Pusher error codes (also the close codes of Pusher sockets) and the messages that go with them."""
 
 from enum import IntEnum
 
@@ -21,10 +21,7 @@ class ErrorCode(IntEnum):
     CLIENT_EVENT_REJECTED = 4301
 
 
-#: WebSocket close code for a frame larger than the app allows (RFC 6455 "message too big").
-CLOSE_MESSAGE_TOO_BIG = 1009
-#: WebSocket close code for a normal close.
-CLOSE_NORMAL = 1000
+# WebSocket close codes (1000-1015) are `revurb.transport.codec.CloseCode`.
 
 APP_NOT_FOUND = "Application does not exist"
 APP_OVER_QUOTA = "Application is over connection quota"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 import time
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 
-if TYPE_CHECKING:
-    from revurb.apps import App
+#: The app a socket belongs to (`revurb.apps.App`, which sits above this layer).
+AppT = TypeVar("AppT")
 
 
 def generate_socket_id() -> str:
@@ -16,8 +16,8 @@ def generate_socket_id() -> str:
     return f"{secrets.randbelow(999_999_999) + 1}.{secrets.randbelow(999_999_999) + 1}"
 
 
-class Connection(ABC):
-    """One client socket: identity, subscriptions, liveness and client-event rate limiting."""
+class Connection(ABC, Generic[AppT]):
+    """One client socket: its app, identity, subscriptions, liveness and client-event window."""
 
     __slots__ = (
         "app",
@@ -27,11 +27,11 @@ class Connection(ABC):
         "last_seen",
         "pinged_at",
         "closed",
-        "_window_start",
-        "_window_count",
+        "window_start",
+        "window_count",
     )
 
-    def __init__(self, app: App, socket_id: str | None = None) -> None:
+    def __init__(self, app: AppT, socket_id: str | None = None) -> None:
         self.app = app
         self.socket_id = socket_id or generate_socket_id()
         #: Names of the channels this socket is subscribed to on this node.
@@ -41,8 +41,9 @@ class Connection(ABC):
         self.last_seen = time.monotonic()
         self.pinged_at: float | None = None
         self.closed = False
-        self._window_start = 0.0
-        self._window_count = 0
+        #: The client-event rate limit's current window: when it began, events in it so far.
+        self.window_start = 0.0
+        self.window_count = 0
 
     @abstractmethod
     def send(self, frame: str) -> None:
@@ -65,14 +66,3 @@ class Connection(ABC):
         """Record activity: any frame from the client proves it is alive."""
         self.last_seen = time.monotonic()
         self.pinged_at = None
-
-    def allow_client_event(self, now: float) -> bool:
-        """Fixed-window rate limit on client events (Pusher: 10 a second)."""
-        app = self.app
-        if not app.rate_limiting:
-            return True
-        if now - self._window_start >= app.rate_limit_decay_seconds:
-            self._window_start = now
-            self._window_count = 0
-        self._window_count += 1
-        return self._window_count <= app.rate_limit_max_attempts

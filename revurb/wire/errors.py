@@ -1,6 +1,7 @@
 """Exceptions that carry a Pusher code; the edges turn them into frames or HTTP responses."""
 
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from revurb.wire.codes import ErrorCode
 
@@ -25,4 +26,4 @@ class SubscriptionError(Exception):
 
 def auth_error() -> SubscriptionError:
     """The subscription error for missing or invalid channel auth (Pusher and Soketi wording)."""
-    return SubscriptionError("AuthError", "The connection is unauthorized.", 401)
+    return SubscriptionError("AuthError", "The connection is unauthorized.", HTTPStatus.UNAUTHORIZED)

@@ -245,11 +245,18 @@ async def test_uvicorn_reads_the_same_configuration_as_revurb_start(
     await client.close()
 
 
+@pytest.mark.parametrize(
+    ("ws", "http"),
+    [
+        ("revurb.transport:WebSocketProtocol", "revurb.transport:HttpProtocol"),
+        # The names of earlier releases, which users may still pass.
+        ("revurb.server.protocol:RevurbWebSocketProtocol", "revurb.server.http_protocol:RevurbHttpProtocol"),
+    ],
+)
 async def test_uvicorn_serves_the_fast_path_when_given_revurbs_protocols(
-    launcher: Launcher, tmp_path: Path
+    launcher: Launcher, tmp_path: Path, ws: str, http: str
 ) -> None:
-    protocols = ["--ws", "revurb.transport.websocket:WebSocketProtocol"]
-    protocols += ["--http", "revurb.transport.http:HttpProtocol"]
+    protocols = ["--ws", ws, "--http", http]
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "revurb.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
     process = launcher.start(

@@ -91,6 +91,7 @@ EXTRA_VARIABLES: dict[str, tuple[str, Any]] = {
     "REVERB_MAX_PENDING_OUTPUT": ("4096", lambda s: s.max_pending_output == 4096),
     "REVERB_PER_MESSAGE_DEFLATE": ("true", lambda s: s.per_message_deflate is True),
     "REVERB_SWEEP_INTERVAL": ("0.1", lambda s: s.sweep_interval == 0.1),
+    "REVURB_FAST_PATH": ("false", lambda s: s.fast_path is False),
 }
 
 ALL_VARIABLES = {**DESIGN_VARIABLES, **EXTRA_VARIABLES}
@@ -591,6 +592,7 @@ EVERY_SETTING = Settings(
     max_pending_output=4096,
     sweep_interval=0.25,
     per_message_deflate=True,
+    fast_path=False,
 )
 
 

@@ -1,0 +1,89 @@
+"""Revurb's side of the transport hook: the HTTP API and Pusher sockets served without ASGI messages.
+
+`revurb.transport` asks every protocol object's app for its `transport_fast_path` once. Revurb's
+answer routes complete HTTP API requests straight to `HttpApi.answer` (one write for the response)
+and serves `{path}/app/{key}` sockets as `FastConnection`s that need no task while idle.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from revurb.api.routes import HttpApi, Matched
+from revurb.apps import AppProvider, ConfigAppProvider
+from revurb.config import Settings
+from revurb.protocol.dispatch import Dispatcher
+from revurb.scaling.base import Backend
+from revurb.scaling.memory import MemoryBackend
+from revurb.server.admission import admit
+from revurb.server.fast_connection import FastConnection
+from revurb.transport.codec import encode_text
+from revurb.transport.hook import FrameHandler, HttpAnswer, HttpRoute, Scope, WebSocketRoute
+from revurb.transport.websocket import WebSocketProtocol
+from revurb.wire import frames
+from revurb.wire.errors import PusherError
+
+JSON = b"application/json"
+
+
+class RevurbFastPath:
+    """Implements `revurb.transport.hook.FastPath` for one Revurb app."""
+
+    __slots__ = ("eager", "_settings", "_provider", "_dispatcher", "_api", "_socket_prefix")
+
+    def __init__(
+        self,
+        settings: Settings,
+        provider: AppProvider,
+        dispatcher: Dispatcher,
+        api: HttpApi,
+        backend: Backend,
+    ) -> None:
+        # Redis clients and app providers that hit a database need a Task (`asyncio.timeout` and the
+        # like); the memory backend with configured apps never suspends before it answers.
+        self.eager = isinstance(backend, MemoryBackend) and type(provider) is ConfigAppProvider
+        self._settings = settings
+        self._provider = provider
+        self._dispatcher = dispatcher
+        self._api = api
+        self._socket_prefix = settings.path + "/app/"
+
+    # HTTP
+
+    def http_route(self, scope: Scope) -> HttpRoute | None:
+        matched = self._api.match(scope)
+        return None if matched is None else partial(self._answer, matched)
+
+    async def _answer(self, matched: Matched, scope: Scope, body: bytes) -> HttpAnswer:
+        api = self._api
+        local_path = api.local_path(scope)
+        response = await api.answer(
+            scope["method"], local_path, scope["path"], scope["query_string"], body, matched
+        )
+        return HttpAnswer(response.status, JSON, response.body, response.headers)
+
+    # WebSocket
+
+    def websocket_route(self, scope: Scope) -> WebSocketRoute | None:
+        if self._settings.debug:  # --debug logs every frame: the ASGI endpoint does that
+            return None
+        path = self._api.local_path(scope)
+        if not path.startswith(self._socket_prefix):
+            return None
+        key = path[len(self._socket_prefix) :]
+        if not key or "/" in key:
+            return None
+        return partial(self._serve, key)
+
+    async def _serve(self, key: str, scope: Scope, socket: WebSocketProtocol) -> FrameHandler | None:
+        """Accept the socket, admit it (or refuse it with a `pusher:error`), and open it."""
+        socket.accept()
+        admitted = await admit(self._provider, key, scope["headers"], scope["query_string"])
+        if isinstance(admitted, PusherError):
+            socket.write(encode_text(frames.error(admitted.code, admitted.message)))
+            socket.close(admitted.code, admitted.message)
+            return None
+        connection = FastConnection(admitted, socket, self._dispatcher, self._settings.max_pending_output)
+        if not await self._dispatcher.open(connection):
+            return None
+        return connection

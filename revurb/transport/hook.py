@@ -1,0 +1,75 @@
+"""The one hook through which an ASGI app offers the transport a faster path than ASGI messages.
+
+Each protocol object asks for it once (`fast_path_of(config.loaded_app)`). An app that offers it is
+asked per request (HTTP) or per socket (WebSocket) whether it serves that route directly; when it
+does not, or when the app offers no hook at all, the request goes through plain ASGI as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from revurb.transport.websocket import WebSocketProtocol
+
+#: The attribute of an ASGI app that holds its `FastPath`.
+HOOK_ATTRIBUTE = "transport_fast_path"
+
+Scope = MutableMapping[str, Any]
+Headers = Sequence[tuple[bytes, bytes]]
+
+
+class HttpAnswer(NamedTuple):
+    """A whole response, written in one go: status, content type, body and any extra headers."""
+
+    status: int
+    content_type: bytes
+    body: bytes
+    headers: Headers = ()
+
+
+class FrameHandler(Protocol):
+    """Takes a socket's messages once its WebSocket route has returned it."""
+
+    def on_message(self, data: str | bytes) -> None: ...
+
+    def on_disconnect(self) -> None: ...
+
+    def on_shutdown(self) -> None:
+        """The server is stopping: say goodbye and close (instead of a plain 1012 close)."""
+
+
+#: Answers a complete HTTP request (its scope and whole body) without ASGI messages.
+HttpRoute = Callable[[Scope, bytes], Awaitable[HttpAnswer]]
+#: Serves an upgraded socket: accepts (or refuses) it and returns the handler of its frames, if any.
+WebSocketRoute = Callable[[Scope, "WebSocketProtocol"], Awaitable[FrameHandler | None]]
+
+
+class FastPath(Protocol):
+    """What an app offers the transport."""
+
+    @property
+    def eager(self) -> bool:
+        """Whether the app's coroutines may run outside a Task until they first suspend (they never
+        call `asyncio.current_task()`, `asyncio.timeout` and the like before that)."""
+
+    def http_route(self, scope: Scope) -> HttpRoute | None:
+        """The direct handler of an HTTP request, or None to serve it through ASGI."""
+
+    def websocket_route(self, scope: Scope) -> WebSocketRoute | None:
+        """The direct handler of a WebSocket, or None to serve it through ASGI."""
+
+
+def fast_path_of(app: object) -> FastPath | None:
+    """The hook `app` offers, seen through uvicorn's proxy-headers wrapper; else None.
+
+    Any other wrapper (an embedding host's middleware, uvicorn's trace logger) must see every
+    request, so then there is no hook.
+    """
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    if isinstance(app, ProxyHeadersMiddleware):
+        app = app.app
+    hook: FastPath | None = getattr(app, HOOK_ATTRIBUTE, None)
+    return hook
