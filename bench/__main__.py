@@ -54,7 +54,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=True,
         help="server on one CPU, generator on the others (default); --no-pin lets the kernel place them",
     )
-    parser.add_argument("--commit", help="serve revurb/ as of this git ref (git archive) instead of the tree")
+    parser.add_argument(
+        "--commit",
+        action="append",
+        default=[],
+        help="serve revurb/ as of this git ref (git archive) instead of the tree; repeat to compare "
+        "commits, interleaved in the same run",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL:KEY=VALUE[,KEY=VALUE]",
+        help="also run revurb with this extra env (e.g. metrics:REVURB_METRICS=true), interleaved; "
+        "ratios are printed against the first revurb",
+    )
     parser.add_argument(
         "--server-env", action="append", default=[], metavar="KEY=VALUE", help="extra env for revurb"
     )
@@ -68,11 +82,29 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _variants(args: argparse.Namespace) -> list[tuple[str, dict[str, str]]]:
+    """(label, extra env) of each revurb variant: the plain one first, then each `--variant`."""
+    base = dict(item.split("=", 1) for item in args.server_env)
+    variants: list[tuple[str, dict[str, str]]] = [("", base)]
+    for spec in args.variant:
+        label, _, pairs = spec.partition(":")
+        env = dict(item.split("=", 1) for item in pairs.split(",") if item)
+        variants.append((label, {**base, **env}))
+    return variants
+
+
 def _launchers(args: argparse.Namespace) -> list[Launcher]:
     launchers: list[Launcher] = []
     if not args.only_soketi:
-        env = dict(item.split("=", 1) for item in args.server_env)
-        launchers.append(RevurbLauncher(args.commit, env))
+        commits: list[str | None] = list(args.commit) or [None]
+        for commit in commits:
+            for label, env in _variants(args):
+                name = "revurb"
+                if len(commits) > 1 and commit is not None:
+                    name += f"@{commit}"
+                if label:
+                    name += f"[{label}]"
+                launchers.append(RevurbLauncher(commit, env, name))
     if args.vs or args.only_soketi:
         launchers.append(SoketiLauncher(args.soketi_dir))
     return launchers
@@ -81,7 +113,7 @@ def _launchers(args: argparse.Namespace) -> list[Launcher]:
 def _profile_path(
     args: argparse.Namespace, stamp: str, launcher: Launcher, label: str, n: int
 ) -> Path | None:
-    if not args.profile or launcher.name != "revurb":
+    if not args.profile or not launcher.name.startswith("revurb"):
         return None
     safe = "".join(c if c.isalnum() else "-" for c in label)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -123,6 +155,7 @@ def run(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
                         name: {"median": medians.get(name, {}), "runs": done} for name, done in runs.items()
                     },
                     "ratios": report.ratios(medians, columns),
+                    "comparisons": report.comparisons(medians, columns),
                     "failures": failures,
                 }
             )
@@ -146,6 +179,7 @@ def summary(result: dict[str, Any], columns: list[report.Column]) -> dict[str, A
                     for name, server in case["servers"].items()
                 },
                 "ratios": case["ratios"],
+                "comparisons": case["comparisons"],
                 "failures": case["failures"],
             }
             for case in result["cases"]

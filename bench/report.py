@@ -54,6 +54,22 @@ def ratios(
     return out
 
 
+def comparisons(
+    medians: Mapping[str, Mapping[str, float]], columns: Sequence[Column]
+) -> dict[str, dict[str, float]]:
+    """With several revurb variants or commits: each one's printed metrics over the first one's."""
+    names = [name for name in medians if name.startswith("revurb")]
+    out: dict[str, dict[str, float]] = {}
+    for name in names[1:]:
+        pair: dict[str, float] = {}
+        for _, key, _ in columns:
+            ours, theirs = medians[name].get(key), medians[names[0]].get(key)
+            if ours is not None and theirs:
+                pair[key] = ours / theirs
+        out[f"{name}/{names[0]}"] = pair
+    return out
+
+
 def _cell(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -70,6 +86,9 @@ def table(cases: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> str:
         if case.get("ratios"):
             cells = [_cell(case["ratios"].get(key), ".2f") for _, key, _ in columns]
             rows.append([case["case"], "revurb/soketi", "", *cells])
+        for label, pair in case.get("comparisons", {}).items():
+            cells = [_cell(pair.get(key), ".3f") for _, key, _ in columns]
+            rows.append([case["case"], label, "", *cells])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     head = "  ".join(cell.rjust(width) for cell, width in zip(header, widths, strict=True))

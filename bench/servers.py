@@ -98,9 +98,8 @@ def export_commit(ref: str) -> tuple[Path, str]:
 class RevurbLauncher:
     """Starts `python -m revurb start` with default settings and the benchmark app."""
 
-    name = "revurb"
-
-    def __init__(self, commit: str | None, env: Mapping[str, str]) -> None:
+    def __init__(self, commit: str | None, env: Mapping[str, str], name: str = "revurb") -> None:
+        self.name = name
         self.env = dict(env)
         if commit is None:
             self.source_dir: Path | None = None
