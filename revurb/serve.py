@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 #: The largest frame uvicorn parses at all; each app's own `max_message_size` is checked after.
 MIN_WS_MAX_SIZE = 1_048_576
-#: How long the plain ASGI path gets to send its 4200 goodbyes before uvicorn closes sockets.
+#: How long the plain ASGI path gets to send its `RECONNECT_NOW` goodbyes before uvicorn closes sockets.
 _GOODBYE_SECONDS = 0.2
 
 
@@ -62,9 +62,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, which first tells Pusher clients to reconnect (4200) when it shuts down.
+    """uvicorn's server, which first tells Pusher clients to reconnect (`RECONNECT_NOW`) when it shuts down.
 
-    uvicorn closes WebSockets (1012) before the app's lifespan hears of the shutdown; on the fast
+    uvicorn closes WebSockets (`SERVICE_RESTART`) before the app's lifespan hears of the shutdown; on the fast
     path the protocol asks the app first, and this does the same for the plain ASGI path.
     """
 

@@ -78,7 +78,7 @@ class Settings:
     restart_check_interval: float = 5.0
     #: The process a restart signals (the `--workers` supervisor); None means this process.
     signal_pid: int | None = None
-    #: Unsent bytes a socket may hold before it is closed as a slow consumer (4100).
+    #: Unsent bytes a socket may hold before it is closed as a slow consumer (`ErrorCode.OVER_CAPACITY`).
     max_pending_output: int = 1_048_576
     #: Accept permessage-deflate offers. Off: compression costs every socket its own zlib contexts
     #: (~45 KB) and every broadcast one compression per subscriber (see docs/configuration.md).

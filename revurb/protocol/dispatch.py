@@ -22,7 +22,7 @@ class Dispatcher:
         self.registry = registry
 
     async def open(self, connection: Connection[App]) -> bool:
-        """Admit a socket and greet it; refuses it (4004, closed) when the app is over quota."""
+        """Admit a socket and greet it; refuses it (`OVER_QUOTA`, closed) when the app is over quota."""
         manager = self.registry.manager(connection.app)
         if not await manager.add(connection):
             self.fail(connection, PusherError(ErrorCode.OVER_QUOTA, codes.APP_OVER_QUOTA, True))

@@ -16,7 +16,7 @@ _INVALID = PusherError(ErrorCode.RECONNECT_NOW, codes.INVALID_MESSAGE)
 
 
 async def handle(connection: Connection[App], manager: ChannelManager, message: ClientMessage) -> None:
-    """Act on one `pusher:*` event; unknown ones are a 4200 error."""
+    """Act on one `pusher:*` event; unknown ones are a `RECONNECT_NOW` error."""
     event = message["event"]
     if event == "pusher:ping":
         connection.send(frames.PONG)

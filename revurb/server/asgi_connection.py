@@ -15,7 +15,7 @@ from revurb.wire.types import Send
 logger = logging.getLogger("revurb.connection")
 frames_logger = logging.getLogger("revurb.frames")
 
-#: The close reason for a frame over the app's `max_message_size` (close code 1009).
+#: The close reason for a frame over the app's `max_message_size` (`CloseCode.MESSAGE_TOO_BIG`).
 MESSAGE_TOO_BIG = "Message too big"
 
 
@@ -30,7 +30,7 @@ def too_big(data: str | bytes, limit: int) -> bool:
 class ASGIConnection(Connection[App]):
     """Queues frames and drains them with one writer task, so a broadcast never waits on a socket.
 
-    Unsent bytes are capped: a consumer that cannot keep up is closed with 4100 (reconnect later)
+    Unsent bytes are capped: a consumer that cannot keep up is closed with `OVER_CAPACITY` (reconnect later)
     instead of growing memory without bound.
     """
 

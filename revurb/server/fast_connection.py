@@ -30,7 +30,7 @@ class FastConnection(Connection[App]):
 
     Outbound: a broadcast frames its payload once (`prepare`) and every subscriber's transport gets
     the same bytes; the transport's write buffer is the only output buffer and over the cap the
-    socket is closed (4100). Inbound: frames are handled in order by a task that exists only while
+    socket is closed (`OVER_CAPACITY`). Inbound: frames are handled in order by a task that exists only while
     there is something to handle, so an idle socket owns no task at all.
     """
 

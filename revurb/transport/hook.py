@@ -37,7 +37,7 @@ class FrameHandler(Protocol):
     def on_disconnect(self) -> None: ...
 
     def on_shutdown(self) -> None:
-        """The server is stopping: say goodbye and close (instead of a plain 1012 close)."""
+        """The server is stopping: say goodbye and close (instead of a plain `SERVICE_RESTART` close)."""
 
 
 #: Answers a complete HTTP request (its scope and whole body) without ASGI messages.

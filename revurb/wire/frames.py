@@ -34,7 +34,7 @@ def loads(raw: str | bytes) -> Any:
 
 
 def parse_client_message(raw: str | bytes) -> ClientMessage:
-    """Decode a client frame, or raise the 4200 `pusher:error` for anything malformed."""
+    """Decode a client frame, or raise the `RECONNECT_NOW` `pusher:error` for anything malformed."""
     try:
         message = orjson.loads(raw)
     except orjson.JSONDecodeError:
