@@ -8,7 +8,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_REASONS = {400: b"Bad Request", 403: b"Forbidden", 500: b"Internal Server Error"}
+_REASONS = {
+    400: b"Bad Request",
+    403: b"Forbidden",
+    500: b"Internal Server Error",
+    503: b"Service Unavailable",
+}
 
 
 @dataclass(slots=True)

@@ -162,7 +162,9 @@ class WebSocketProtocol(asyncio.Protocol):
                 self.handler.on_shutdown()
             else:
                 self.close(CloseCode.SERVICE_RESTART, "Server shutting down")
-        elif self.state in (State.HANDSHAKE, State.CONNECTING):
+        elif self.state is State.CONNECTING:
+            self._reject(503)
+        elif self.state is State.HANDSHAKE:
             self.transport.close()
 
     # Handshake
@@ -207,11 +209,15 @@ class WebSocketProtocol(asyncio.Protocol):
         task.add_done_callback(self.tasks.discard)
         return rest
 
-    def _reject(self, status: int) -> None:
+    def _reject(self, status: int, code: int = CloseCode.ABNORMAL_CLOSURE) -> None:
+        """Refuse the upgrade with a plain HTTP answer; an app already started hears `code`."""
         assert self.transport is not None
+        started = self.state is State.CONNECTING
         self.state = State.CLOSED
         self.transport.write(reject_response(status))
         self.transport.close()
+        if started:
+            self._deliver({"type": "websocket.disconnect", "code": code})
 
     async def _run_route(self, route: WebSocketRoute, scope: Scope) -> None:
         """Serve the socket through the app's hook: its route accepts it and returns its handler."""
@@ -421,8 +427,8 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.state is State.CLOSED:
             return
         if self.state is State.CONNECTING:
-            self._reject(400)
-        else:
-            self.close(code, reason, _FAIL_TIMEOUT)
+            self._reject(400, code)
+            return
+        self.close(code, reason, _FAIL_TIMEOUT)
         self.state = State.CLOSED
         self._deliver({"type": "websocket.disconnect", "code": code})

@@ -15,23 +15,7 @@ from revurb.transport.codec import (
     encode_frame,
     encode_text,
 )
-
-
-def client_frame(
-    opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = None, rsv: int = 0
-) -> bytes:
-    """A masked client frame, built independently of the code under test."""
-    mask = os.urandom(4) if mask is None else mask
-    first = (0x80 if fin else 0) | rsv | opcode
-    length = len(payload)
-    if length < 126:
-        header = bytes((first, 0x80 | length))
-    elif length < 65536:
-        header = struct.pack("!BBH", first, 0x80 | 126, length)
-    else:
-        header = struct.pack("!BBQ", first, 0x80 | 127, length)
-    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
-    return header + mask + masked
+from tests.support.fake_transport import client_frame
 
 
 @pytest.mark.parametrize(("size", "header"), [(0, 2), (125, 2), (126, 4), (65535, 4), (65536, 10)])

@@ -1,0 +1,473 @@
+"""`HttpProtocol` over a fake transport: bytes in, the exact bytes out, no socket and no Revurb app."""
+
+from __future__ import annotations
+
+import asyncio
+
+from revurb.transport.hook import HttpAnswer, Scope
+from revurb.transport.http import HIGH_WATER
+from revurb.transport.websocket import State, WebSocketProtocol
+from tests.support.fake_apps import EchoApp, FakeFastPath, HookedApp, Receive, Send, SocketApp, respond
+from tests.support.fake_transport import ClockLoop, client_frame, settle
+from tests.support.transport_fixtures import ACCEPTED, http_request, open_http, upgrade_request
+
+
+def ok(body: bytes, *extra: bytes) -> bytes:
+    """EchoApp's answer: status line, content-length, any extra header lines, then the body."""
+    return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), b"".join(extra), body)
+
+
+CLOSE = b"connection: close\r\n"
+
+
+class GatedApp(EchoApp):
+    """EchoApp that holds requests to `/slow` until the test releases them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/slow":
+            await self.gate.wait()
+        await super().__call__(scope, receive, send)
+
+
+# Keep-alive, pipelining, HTTP/1.0, HEAD
+
+
+async def test_a_keep_alive_connection_answers_one_request_after_another(clock: ClockLoop) -> None:
+    app = EchoApp()
+    opened = open_http(app, clock)
+
+    opened.feed(http_request("GET", "/one"))
+    await settle()
+    assert opened.transport.take() == ok(b"GET /one ")
+    opened.feed(http_request("POST", "/two", b"hi"))
+    await settle()
+
+    assert opened.transport.take() == ok(b"POST /two hi")
+    assert not opened.transport.closed
+    assert [scope["http_version"] for scope in app.scopes] == ["1.1", "1.1"]
+    assert clock.pending_timers() == [5.0]
+
+
+async def test_an_idle_keep_alive_connection_closes_after_its_timeout(clock: ClockLoop) -> None:
+    opened = open_http(EchoApp(), clock, timeout_keep_alive=5)
+    opened.feed(http_request())
+    await settle()
+
+    clock.advance(3)
+    opened.feed(http_request())
+    await settle()
+    clock.advance(2)  # the first timer fires, sees a request two seconds ago, waits three more
+    assert not opened.transport.closed
+    clock.advance(2.9)
+    assert not opened.transport.closed
+    clock.advance(0.1)
+
+    assert opened.transport.closed
+    assert opened.transport.data == ok(b"GET / ") * 2
+
+
+async def test_pipelined_requests_are_answered_in_order_one_at_a_time(clock: ClockLoop) -> None:
+    app = GatedApp()
+    opened = open_http(app, clock)
+
+    opened.feed(http_request("GET", "/slow") + http_request("GET", "/a") + http_request("POST", "/b", b"x"))
+    await settle()
+    assert opened.transport.data == b""
+    assert [scope["path"] for scope in app.scopes] == []
+    app.gate.set()
+    await settle()
+
+    assert opened.transport.data == ok(b"GET /slow ") + ok(b"GET /a ") + ok(b"POST /b x")
+    assert [scope["path"] for scope in app.scopes] == ["/slow", "/a", "/b"]
+
+
+async def test_too_many_pipelined_requests_pause_reading_until_the_queue_drains(clock: ClockLoop) -> None:
+    app = GatedApp()
+    opened = open_http(app, clock)
+
+    opened.feed(http_request("GET", "/slow") + http_request() * 16)
+    assert opened.transport.reading_paused
+    app.gate.set()
+    await settle(200)
+
+    assert not opened.transport.reading_paused
+    assert opened.transport.data == ok(b"GET /slow ") + ok(b"GET / ") * 16
+
+
+async def test_http_1_0_gets_its_answer_with_connection_close_then_the_close(clock: ClockLoop) -> None:
+    app = EchoApp()
+    opened = open_http(app, clock)
+
+    opened.feed(http_request(version="1.0"))
+    await settle()
+
+    assert opened.transport.data == ok(b"GET / ", CLOSE)
+    assert opened.transport.closed
+    assert app.scopes[0]["http_version"] == "1.0"
+
+
+async def test_a_client_asking_for_close_gets_it(clock: ClockLoop) -> None:
+    opened = open_http(EchoApp(), clock)
+    opened.feed(http_request(headers=[("connection", "close")]))
+    await settle()
+
+    assert opened.transport.data == ok(b"GET / ", CLOSE)
+    assert opened.transport.closed
+
+
+async def test_head_gets_the_headers_of_get_and_no_body(clock: ClockLoop) -> None:
+    opened = open_http(EchoApp(), clock)
+    opened.feed(http_request("HEAD"))
+    await settle()
+
+    assert opened.transport.data == b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n"
+    assert not opened.transport.closed
+
+
+# Bodies: chunked, streamed, flow control
+
+
+async def test_a_chunked_request_body_arrives_whole(clock: ClockLoop) -> None:
+    app = EchoApp()
+    opened = open_http(app, clock)
+
+    opened.feed(b"POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    await settle()
+    assert opened.transport.data == b""  # a small body is read whole before the app starts
+    opened.feed(b"6\r\n world\r\n0\r\n\r\n")
+    await settle()
+
+    assert app.bodies == [b"hello world"]
+    assert opened.transport.data == ok(b"POST /c hello world")
+
+
+async def test_a_response_without_length_is_sent_chunked_as_the_app_streams_it(clock: ClockLoop) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        await send({"type": "http.response.body", "body": b" world", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    opened = open_http(app, clock)
+    opened.feed(http_request())
+    await settle()
+
+    assert opened.transport.writes == [
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+        b"5\r\nhello\r\n",
+        b"6\r\n world\r\n",
+        b"0\r\n\r\n",
+    ]
+    assert not opened.transport.closed
+
+
+async def test_a_large_body_is_streamed_and_reading_pauses_at_the_high_water_mark(clock: ClockLoop) -> None:
+    parts: list[tuple[int, bool]] = []
+    reads = asyncio.Semaphore(0)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        while True:
+            await reads.acquire()
+            message = await receive()
+            parts.append((len(message["body"]), message["more_body"]))
+            if not message["more_body"]:
+                break
+        await respond(send, 204, b"")
+
+    opened = open_http(app, clock)
+    head = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 300000\r\n\r\n"
+    first, second = HIGH_WATER + 1, 100_000
+    third = 300_000 - first - second
+
+    opened.feed(head + b"a" * (HIGH_WATER - 1))
+    assert not opened.transport.reading_paused
+    opened.feed(b"a" * 2)
+    assert opened.transport.reading_paused  # past the mark, and the app has taken nothing yet
+    reads.release()
+    await settle()
+    assert parts == [(first, True)]
+    assert not opened.transport.reading_paused
+    opened.feed(b"b" * second)
+    assert opened.transport.reading_paused
+    reads.release()
+    await settle()
+    assert not opened.transport.reading_paused
+    opened.feed(b"c" * third)  # the rest: the request is complete, nothing more to hold back
+    assert not opened.transport.reading_paused
+    reads.release()
+    await settle()
+
+    assert parts == [(first, True), (second, True), (third, False)]
+    assert opened.transport.data == b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
+
+
+async def test_when_asyncio_pauses_writing_send_waits_for_the_drain(clock: ClockLoop) -> None:
+    sent: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        sent.append("head")
+        await send({"type": "http.response.body", "body": b"ok"})
+        sent.append("body")
+
+    opened = open_http(app, clock)
+    opened.protocol.pause_writing()
+    opened.feed(http_request())
+    await settle()
+    assert sent == []
+    assert opened.transport.data == b""
+
+    opened.protocol.resume_writing()
+    await settle()
+
+    assert sent == ["head", "body"]
+    assert opened.transport.data == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+
+async def test_expect_100_continue_is_answered_when_the_app_reads_the_body(clock: ClockLoop) -> None:
+    app = EchoApp()
+    opened = open_http(app, clock)
+
+    opened.feed(b"POST /e HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n")
+    await settle()
+    assert opened.transport.take() == b"HTTP/1.1 100 Continue\r\n\r\n"
+    opened.feed(b"hello")
+    await settle()
+
+    assert opened.transport.data == ok(b"POST /e hello")
+
+
+async def test_an_app_that_answers_without_reading_sends_no_100_continue(clock: ClockLoop) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await respond(send, 417, b"")
+
+    opened = open_http(app, clock)
+    opened.feed(b"POST / HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n")
+    await settle()
+
+    assert opened.transport.data == b"HTTP/1.1 417 Expectation Failed\r\ncontent-length: 0\r\n\r\n"
+
+
+# Refusals
+
+
+async def test_a_request_head_over_the_limit_is_refused_with_431(clock: ClockLoop) -> None:
+    opened = open_http(EchoApp(), clock)
+    opened.feed(b"GET / HTTP/1.1\r\nhost: x\r\ncookie: " + b"c" * 20_000 + b"\r\n\r\n")
+
+    assert opened.transport.data == (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: 25\r\nconnection: close\r\n\r\nRequest header too large."
+    )
+    assert opened.transport.closed
+
+
+async def test_a_malformed_request_is_refused_with_400(clock: ClockLoop) -> None:
+    app = EchoApp()
+    opened = open_http(app, clock)
+    opened.feed(b"NOT HTTP AT ALL\r\n\r\n")
+
+    assert opened.transport.data == (
+        b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: 30\r\nconnection: close\r\n\r\nInvalid HTTP request received."
+    )
+    assert opened.transport.closed
+    assert app.scopes == []
+
+
+async def test_an_app_that_fails_before_answering_gets_a_500(clock: ClockLoop) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("boom")
+
+    opened = open_http(app, clock)
+    opened.feed(http_request())
+    await settle()
+
+    assert opened.transport.data == (
+        b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
+    )
+    assert opened.transport.closed
+
+
+async def test_over_the_concurrency_limit_a_request_gets_503(clock: ClockLoop) -> None:
+    opened = open_http(EchoApp(), clock, limit_concurrency=1)
+    opened.feed(http_request())
+    await settle()
+
+    assert opened.transport.data.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert opened.transport.data.endswith(b"\r\n\r\nService Unavailable")
+
+
+# The upgrade
+
+
+async def test_an_upgrade_hands_the_head_and_the_bytes_after_it_to_the_websocket_protocol(
+    clock: ClockLoop,
+) -> None:
+    app = SocketApp()
+    opened = open_http(app, clock)
+
+    opened.feed(upgrade_request("/ws") + client_frame(0x1, b"early"))
+    await settle()
+
+    socket = opened.transport.protocol
+    assert isinstance(socket, WebSocketProtocol)
+    assert socket.state is State.OPEN
+    assert [id(protocol) for protocol in opened.server_state.connections] == [id(socket)]
+    assert opened.transport.data == ACCEPTED
+    assert app.scope is not None and app.scope["path"] == "/ws"
+    assert app.received == [{"type": "websocket.connect"}, {"type": "websocket.receive", "text": "early"}]
+
+
+async def test_an_upgrade_waits_for_the_answers_to_the_requests_before_it(clock: ClockLoop) -> None:
+    http = GatedApp()
+    sockets = SocketApp()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await (http if scope["type"] == "http" else sockets)(scope, receive, send)
+
+    opened = open_http(app, clock)
+    opened.feed(http_request("GET", "/slow") + upgrade_request("/ws"))
+    await settle()
+    assert opened.transport.data == b""
+    assert opened.transport.reading_paused
+    http.gate.set()
+    await settle()
+
+    assert opened.transport.data == ok(b"GET /slow ") + ACCEPTED
+    assert not opened.transport.reading_paused
+    assert isinstance(opened.transport.protocol, WebSocketProtocol)
+
+
+# Shutdown
+
+
+async def test_shutdown_closes_an_idle_connection_at_once(clock: ClockLoop) -> None:
+    opened = open_http(EchoApp(), clock)
+    opened.feed(http_request())
+    await settle()
+
+    opened.protocol.shutdown()
+
+    assert opened.transport.closed
+    assert opened.transport.data == ok(b"GET / ")
+
+
+async def test_shutdown_lets_a_busy_connection_finish_its_response_then_closes(clock: ClockLoop) -> None:
+    app = GatedApp()
+    opened = open_http(app, clock)
+    opened.feed(http_request("GET", "/slow"))
+    await settle()
+
+    opened.protocol.shutdown()
+    assert not opened.transport.closed
+    app.gate.set()
+    await settle()
+
+    assert opened.transport.data == ok(b"GET /slow ", CLOSE)
+    assert opened.transport.closed
+
+
+# The hook's direct route
+
+
+def direct_app(fast_path: FakeFastPath) -> HookedApp:
+    return HookedApp(fast_path, EchoApp())
+
+
+JSON_ANSWER = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nx-extra: 1\r\n\r\n"
+    b'{"ok":true}'
+)
+
+
+async def test_a_direct_route_gets_the_whole_body_and_its_answer_leaves_in_one_write(
+    clock: ClockLoop,
+) -> None:
+    bodies: list[bytes] = []
+
+    async def route(scope: Scope, body: bytes) -> HttpAnswer:
+        bodies.append(body)
+        return HttpAnswer(200, b"application/json", b'{"ok":true}', [(b"x-extra", b"1")])
+
+    fast_path = FakeFastPath()
+    fast_path.http_routes["/direct"] = route
+    app = direct_app(fast_path)
+    opened = open_http(app, clock)
+
+    opened.feed(http_request("POST", "/direct", b"0123456789" * 3))
+    await settle()
+    opened.feed(http_request("GET", "/other"))
+    await settle()
+
+    assert bodies == [b"0123456789" * 3]
+    assert opened.transport.writes == [
+        JSON_ANSWER,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n",  # through ASGI: the head, then the body
+        b"GET /other ",
+    ]
+    assert app.calls == 1
+    assert fast_path.asked == ["/direct", "/other"]
+
+
+async def test_an_eager_route_that_never_suspends_runs_without_a_task(clock: ClockLoop) -> None:
+    tasks: list[asyncio.Task[object] | None] = []
+
+    async def route(scope: Scope, body: bytes) -> HttpAnswer:
+        tasks.append(asyncio.current_task())
+        return HttpAnswer(200, b"application/json", b'{"ok":true}', [(b"x-extra", b"1")])
+
+    fast_path = FakeFastPath(eager=True)
+    fast_path.http_routes["/direct"] = route
+    opened = open_http(direct_app(fast_path), clock)
+
+    opened.feed(http_request("POST", "/direct", b"{}"))
+    await asyncio.sleep(0)  # one loop iteration: the dispatch callback
+
+    assert tasks == [None]
+    assert opened.transport.writes == [JSON_ANSWER]
+    assert opened.tasks() == set()
+
+
+async def test_an_eager_route_that_suspends_is_finished_by_a_task(clock: ClockLoop) -> None:
+    release: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    tasks: list[asyncio.Task[object] | None] = []
+
+    async def route(scope: Scope, body: bytes) -> HttpAnswer:
+        await release
+        tasks.append(asyncio.current_task())
+        return HttpAnswer(200, b"application/json", b'{"ok":true}', [(b"x-extra", b"1")])
+
+    fast_path = FakeFastPath(eager=True)
+    fast_path.http_routes["/direct"] = route
+    opened = open_http(direct_app(fast_path), clock)
+
+    opened.feed(http_request("POST", "/direct", b"{}"))
+    await settle()
+    assert opened.transport.writes == []
+    (task,) = opened.tasks()
+    release.set_result(None)
+    await settle()
+
+    assert tasks == [task]
+    assert opened.transport.writes == [JSON_ANSWER]
+    assert opened.tasks() == set()
+
+
+async def test_an_eager_asgi_app_that_never_suspends_sends_head_and_body_in_one_write(
+    clock: ClockLoop,
+) -> None:
+    app = direct_app(FakeFastPath(eager=True))
+    opened = open_http(app, clock)
+
+    opened.feed(http_request("POST", "/plain", b"abc"))
+    await asyncio.sleep(0)
+
+    assert opened.transport.writes == [ok(b"POST /plain abc")]
+    assert app.calls == 1
