@@ -116,8 +116,8 @@ async def test_origin_not_allowed_is_4009_and_closes(
     for origin in ("https://laravel.com", "https://app.example.com", "http://deep.app.example.com:8000"):
         allowed = await connect(server, origin=origin)
         assert allowed.socket_id
-    for origin in ("https://evil.com", "https://example.com.evil.com", None):
-        refused = await connect(server, handshake=False, origin=origin)
+    for foreign in ("https://evil.com", "https://example.com.evil.com", None):
+        refused = await connect(server, handshake=False, origin=foreign)
         assert await refused.recv() == {
             "event": "pusher:error",
             "data": dumps({"code": 4009, "message": "Origin not allowed"}),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.node import NodeDriver, ServerLike
+from tests.clients.node import Message, NodeDriver, ServerLike
 
 pytestmark = pytest.mark.node
 
@@ -333,14 +333,16 @@ async def test_signin_and_send_to_user(node_driver: NodeDriver, server: ServerLi
     assert success["data"]["user_data"] == f'{{"id":"{user_id}","name":"Carol"}}'
     # pusher-js subscribes to the server-to-user channel once signed in.
     for client in ("phone", "laptop"):
-        await node_driver.expect(
-            lambda m, client=client: (
+
+        def subscribed_to_user(m: Message, client: str = client) -> bool:
+            return bool(
                 m["type"] == "message"
                 and m["client"] == client
                 and m["message"]["event"] == "pusher_internal:subscription_succeeded"
                 and m["message"]["channel"] == f"#server-to-user-{user_id}"
             )
-        )
+
+        await node_driver.expect(subscribed_to_user)
 
     reply = await node_driver.rest(server, "sendToUser", user_id, "invoice-paid", {"total": 42})
     assert (reply["status"], reply["body"]) == (200, {})

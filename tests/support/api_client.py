@@ -59,7 +59,7 @@ async def call(
     timestamp: int | None = None,
     signed_path: str | None = None,
     url_path: str | None = None,
-    tamper: Callable[[Params], None] | None = None,
+    tamper: Callable[[Params], object] | None = None,
     send_body: bytes | None = None,
 ) -> httpx.Response:
     """`method {prefix}/apps/{app_id}{path}`, signed over the path without the prefix unless told.

@@ -343,7 +343,7 @@ def test_reverb_keys_without_a_use_are_accepted(tmp_path: Path) -> None:
 
 # Invalid values: one message naming the key and what it accepts
 
-ENV_ERRORS: list[tuple[dict[str, str], str]] = [
+ENV_ERRORS: list[tuple[dict[str, str], str | None]] = [
     ({"REVERB_SERVER_PORT": "http"}, "REVERB_SERVER_PORT must be a whole number from 1 to 65535, got 'http'"),
     (
         {"REVERB_SERVER_PORT": "70000"},
@@ -424,7 +424,7 @@ def test_invalid_environment_values_name_the_variable(env: dict[str, str], messa
     assert str(raised.value).startswith(message), str(raised.value)
 
 
-FILE_ERRORS: list[tuple[Any, str]] = [
+FILE_ERRORS: list[tuple[object, str | None]] = [
     (
         {"servers": {"reverb": {"prot": 1}}},
         "unknown key servers.reverb.prot (in c.json); the keys accepted here are",
@@ -484,7 +484,7 @@ FILE_ERRORS: list[tuple[Any, str]] = [
 
 
 @pytest.mark.parametrize(("config", "message"), FILE_ERRORS)
-def test_invalid_file_values_name_the_key(config: Any, message: str | None, tmp_path: Path) -> None:
+def test_invalid_file_values_name_the_key(config: object, message: str | None, tmp_path: Path) -> None:
     path = write(tmp_path / "c.json", json.dumps(config))
     if message is None:
         load_settings(env={}, config_file=path, cwd=tmp_path)

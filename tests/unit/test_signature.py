@@ -181,7 +181,7 @@ CORRUPTIONS = (
 param_keys = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12).filter(
     lambda k: k not in RESERVED
 )
-param_values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+param_values = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 paths = st.sampled_from(
     [
         "/apps/1001/events",
