@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
 
+from tests.support.fixture_types import Connect, StartServer
 from tests.support.pusher_socket import PusherSocket
-from tests.support.servers import RedisServer, RunningServer, free_port, in_ci, start_revurb
+from tests.support.servers import DEFAULT_QUERY, RedisServer, RunningServer, free_port, in_ci, start_revurb
 
 with contextlib.suppress(ImportError):  # the pusher-js / laravel-echo driver
     from tests.clients.fixtures import node_driver  # noqa: F401
@@ -25,12 +26,19 @@ def server() -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def start_server() -> Iterator[Callable[..., RunningServer]]:
+def start_server() -> Iterator[StartServer]:
     """Start servers with extra `REVERB_*` env or CLI args; all are stopped after the test."""
     started: list[RunningServer] = []
 
-    def start(env: Mapping[str, str] | None = None, args: Sequence[str] = (), **kwargs: Any) -> RunningServer:
-        running = start_revurb(env, args, **kwargs)
+    def start(
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        *,
+        port: int | None = None,
+        cwd: str | None = None,
+        wait: bool = True,
+    ) -> RunningServer:
+        running = start_revurb(env, args, port=port, cwd=cwd, wait=wait)
         started.append(running)
         return running
 
@@ -40,15 +48,22 @@ def start_server() -> Iterator[Callable[..., RunningServer]]:
 
 
 @pytest.fixture
-async def connect(server: RunningServer) -> AsyncIterator[Callable[..., Any]]:
+async def connect(server: RunningServer) -> AsyncIterator[Connect]:
     """Open raw Pusher sockets to a server (the session one unless given); closed after the test."""
     sockets: list[PusherSocket] = []
 
-    async def open_socket(target: RunningServer | None = None, **kwargs: Any) -> PusherSocket:
+    async def open_socket(
+        target: RunningServer | None = None,
+        *,
+        key: str | None = None,
+        query: str = DEFAULT_QUERY,
+        handshake: bool = True,
+        **options: Any,
+    ) -> PusherSocket:
         target = target or server
-        key = kwargs.pop("key", None)
-        query = kwargs.pop("query", "protocol=7&client=js&version=8.4.0&flash=false")
-        client = await PusherSocket.connect(target.ws_url(key, query), target.key, target.secret, **kwargs)
+        client = await PusherSocket.connect(
+            target.ws_url(key, query), target.key, target.secret, handshake, **options
+        )
         sockets.append(client)
         return client
 

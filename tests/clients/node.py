@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -101,7 +101,7 @@ class NodeDriver:
             # Node is there but the driver is broken: that is a failure, never a skip.
             raise RuntimeError(f"driver.mjs did not start: {exc!r}\n{self._stderr_tail()}") from exc
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -129,7 +129,8 @@ class NodeDriver:
         if self._debug:
             print("driver <-", json.dumps(message))
         if message.get("type") == "reply":
-            future = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+            reply_id = message.get("id")
+            future = self._pending.pop(reply_id, None) if isinstance(reply_id, int) else None
             if future is not None and not future.done():
                 future.set_result(message)
             return

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.fixture_types import ConnectToNode, StartServer
 from tests.support.pusher_socket import PusherSocket
 from tests.support.servers import RedisServer, RunningServer
 
@@ -19,7 +20,7 @@ StartCluster = Callable[..., list[RunningServer]]
 
 
 @pytest.fixture
-def cluster(start_server: Callable[..., RunningServer], redis_server: RedisServer) -> Iterator[StartCluster]:
+def cluster(start_server: StartServer, redis_server: RedisServer) -> Iterator[StartCluster]:
     """Start `nodes` servers with scaling on, sharing a Redis key prefix no other test uses."""
     started: list[RunningServer] = []
 
@@ -46,7 +47,7 @@ def cluster(start_server: Callable[..., RunningServer], redis_server: RedisServe
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[Callable[..., Any]]:
+async def client() -> AsyncIterator[ConnectToNode]:
     """Open raw Pusher sockets to a given node; all are closed after the test."""
     sockets: list[PusherSocket] = []
 

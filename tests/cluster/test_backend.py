@@ -24,6 +24,7 @@ from tests.support.servers import RedisServer, free_port
 from tests.support.tls import self_signed
 
 HEARTBEAT = 0.4
+StartBackends = Callable[..., Awaitable[tuple[tuple[RedisBackend, "RecordingNode"], ...]]]
 
 
 class RecordingNode:
@@ -52,12 +53,12 @@ def private_redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-async def backends(private_redis: RedisServer) -> AsyncIterator[Callable[..., Awaitable[tuple[Any, ...]]]]:
+async def backends(private_redis: RedisServer) -> AsyncIterator[StartBackends]:
     started: list[RedisBackend] = []
     prefix = unique("revurb-unit-")
 
-    async def start(count: int, **options: Any) -> tuple[Any, ...]:
-        pairs = []
+    async def start(count: int, **options: Any) -> tuple[tuple[RedisBackend, RecordingNode], ...]:
+        pairs: list[tuple[RedisBackend, RecordingNode]] = []
         for _ in range(count):
             backend = RedisBackend(
                 RedisOptions(url=private_redis.url, prefix=prefix, heartbeat_interval=HEARTBEAT, **options)
@@ -73,7 +74,7 @@ async def backends(private_redis: RedisServer) -> AsyncIterator[Callable[..., Aw
         await backend.stop()
 
 
-async def _until(check: Callable[[], Any], timeout: float = 5.0) -> None:
+async def _until(check: Callable[[], object], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not check():
             await asyncio.sleep(0.02)
@@ -83,7 +84,9 @@ def _event(n: int) -> BusMessage:
     return {"type": "event", "app": "1", "channel": "news", "frame": f'{{"n":{n}}}'}
 
 
-async def test_outage_queue_keeps_the_newest_in_order(backends: Any, private_redis: RedisServer) -> None:
+async def test_outage_queue_keeps_the_newest_in_order(
+    backends: StartBackends, private_redis: RedisServer
+) -> None:
     (a, _), (b, b_node) = await backends(2, queue_size=5)
     a.publish(_event(0))
     await _until(lambda: len(b_node.messages) == 1)
@@ -109,7 +112,9 @@ async def test_outage_queue_keeps_the_newest_in_order(backends: Any, private_red
     assert len(b_node.messages) == 6  # nothing published twice
 
 
-async def test_state_is_reasserted_after_redis_loses_it(backends: Any, private_redis: RedisServer) -> None:
+async def test_state_is_reasserted_after_redis_loses_it(
+    backends: StartBackends, private_redis: RedisServer
+) -> None:
     (a, a_node), (b, b_node) = await backends(2)
     assert await a.add_connection("1") == 1
     assert await b.add_connection("1") == 2
@@ -127,7 +132,7 @@ async def test_state_is_reasserted_after_redis_loses_it(backends: Any, private_r
             await b.connection_count("1") == 2
             and await b.occupied_channels("1") == {"presence-room": 2}
             and await a.members("1", "presence-room") == {"u1": {"name": "U1"}}
-            and (await b.cache_get("1", "cache-x") or {}).get("frame") == '{"event":"e"}'
+            and (await b.cache_get("1", "cache-x") or dict[str, str]()).get("frame") == '{"event":"e"}'
         )
 
     async with asyncio.timeout(3 * HEARTBEAT + 2):
@@ -139,7 +144,7 @@ async def test_state_is_reasserted_after_redis_loses_it(backends: Any, private_r
 
 
 async def test_a_node_declared_dead_announces_its_users_again(
-    backends: Any, private_redis: RedisServer
+    backends: StartBackends, private_redis: RedisServer
 ) -> None:
     (a, a_node), (b, _) = await backends(2)
     assert await a.add_member("1", "presence-room", "u1", {"name": "U1"}) is True
@@ -160,7 +165,7 @@ async def test_a_node_declared_dead_announces_its_users_again(
     assert await b.subscription_count("1", "presence-room") == 1
 
 
-async def test_a_dead_node_is_swept_by_a_live_one(backends: Any) -> None:
+async def test_a_dead_node_is_swept_by_a_live_one(backends: StartBackends) -> None:
     (a, _), (b, b_node) = await backends(2)
     await a.add_member("1", "presence-room", "u1", {"name": "U1"})
     await b.add_member("1", "presence-room", "u2", {"name": "U2"})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from tests.cluster.conftest import StartCluster, eventually
 from tests.cluster.test_state import _join
+from tests.support.fixture_types import ConnectToNode
 from tests.support.http import api
 from tests.support.pusher_socket import PusherSocket, unique
 
@@ -15,7 +15,9 @@ SOCKETS = 45
 USERS = 12
 
 
-async def test_concurrent_churn_keeps_cluster_state_exact(cluster: StartCluster, client: Any) -> None:
+async def test_concurrent_churn_keeps_cluster_state_exact(
+    cluster: StartCluster, client: ConnectToNode
+) -> None:
     nodes = cluster(3)
     room, news = unique("presence-room-"), unique("news-")
     observer = await client(nodes[0])

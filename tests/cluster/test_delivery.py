@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from tests.cluster.conftest import StartCluster
+from tests.support.fixture_types import ConnectToNode
 from tests.support.http import api, trigger
 from tests.support.pusher_socket import PusherSocket, dumps, sign, unique
 from tests.support.servers import RunningServer
 
 
 async def _one_per_node(
-    cluster: StartCluster, client: Callable[..., Any], channel: str
-) -> tuple[Any, list[PusherSocket]]:
+    cluster: StartCluster, client: ConnectToNode, channel: str
+) -> tuple[list[RunningServer], list[PusherSocket]]:
     nodes = cluster(3)
     sockets = [await client(node) for node in nodes]
     for socket in sockets:
@@ -22,7 +22,9 @@ async def _one_per_node(
     return nodes, sockets
 
 
-async def test_http_event_through_any_node_reaches_every_node(cluster: StartCluster, client: Any) -> None:
+async def test_http_event_through_any_node_reaches_every_node(
+    cluster: StartCluster, client: ConnectToNode
+) -> None:
     channel = unique("news-")
     nodes, sockets = await _one_per_node(cluster, client, channel)
     for i, node in enumerate(nodes):
@@ -31,7 +33,7 @@ async def test_http_event_through_any_node_reaches_every_node(cluster: StartClus
             assert await socket.recv() == {"event": "update", "channel": channel, "data": f'{{"n":{i}}}'}
 
 
-async def test_socket_id_exclusion_holds_on_every_node(cluster: StartCluster, client: Any) -> None:
+async def test_socket_id_exclusion_holds_on_every_node(cluster: StartCluster, client: ConnectToNode) -> None:
     channel = unique("news-")
     nodes, sockets = await _one_per_node(cluster, client, channel)
     for excluded in sockets:
@@ -43,7 +45,7 @@ async def test_socket_id_exclusion_holds_on_every_node(cluster: StartCluster, cl
                 assert await socket.recv() == {"event": "update", "channel": channel, "data": "x"}
 
 
-async def test_batch_events_reach_every_node(cluster: StartCluster, client: Any) -> None:
+async def test_batch_events_reach_every_node(cluster: StartCluster, client: ConnectToNode) -> None:
     first, second = unique("a-"), unique("b-")
     nodes = cluster(3)
     sockets = [await client(node) for node in nodes]
@@ -65,7 +67,9 @@ async def test_batch_events_reach_every_node(cluster: StartCluster, client: Any)
         await socket.assert_silent()
 
 
-async def test_client_events_reach_other_nodes_not_the_sender(cluster: StartCluster, client: Any) -> None:
+async def test_client_events_reach_other_nodes_not_the_sender(
+    cluster: StartCluster, client: ConnectToNode
+) -> None:
     channel = unique("private-chat-")
     _, sockets = await _one_per_node(cluster, client, channel)
     await sockets[1].send({"event": "client-typing", "channel": channel, "data": {"who": "b"}})
@@ -84,7 +88,7 @@ async def _sign_in(socket: PusherSocket, user_id: str) -> None:
 
 
 async def _alice_twice_and_bob(
-    cluster: StartCluster, client: Any
+    cluster: StartCluster, client: ConnectToNode
 ) -> tuple[list[RunningServer], str, PusherSocket, PusherSocket, PusherSocket]:
     """Three nodes; one user signed in on nodes 0 and 2, another user on node 1."""
     nodes = cluster(3)
@@ -96,7 +100,9 @@ async def _alice_twice_and_bob(
     return nodes, user, alice_a, alice_c, bob
 
 
-async def test_server_to_user_events_reach_the_user_on_every_node(cluster: StartCluster, client: Any) -> None:
+async def test_server_to_user_events_reach_the_user_on_every_node(
+    cluster: StartCluster, client: ConnectToNode
+) -> None:
     nodes, user, alice_a, alice_c, bob = await _alice_twice_and_bob(cluster, client)
     channel = f"#server-to-user-{user}"
     response = await api(nodes[1], "POST", "/events", {"name": "hello", "channel": channel, "data": "hi"})
@@ -106,7 +112,9 @@ async def test_server_to_user_events_reach_the_user_on_every_node(cluster: Start
     await bob.assert_silent()
 
 
-async def test_terminate_closes_the_users_sockets_on_every_node(cluster: StartCluster, client: Any) -> None:
+async def test_terminate_closes_the_users_sockets_on_every_node(
+    cluster: StartCluster, client: ConnectToNode
+) -> None:
     nodes, user, alice_a, alice_c, bob = await _alice_twice_and_bob(cluster, client)
     response = await api(nodes[1], "POST", f"/users/{user}/terminate_connections", {})
     assert response.status_code == 200, response.text
@@ -118,7 +126,7 @@ async def test_terminate_closes_the_users_sockets_on_every_node(cluster: StartCl
     assert await bob.recv() == {"event": "pusher:pong"}
 
 
-async def test_cache_channel_payload_is_shared(cluster: StartCluster, client: Any) -> None:
+async def test_cache_channel_payload_is_shared(cluster: StartCluster, client: ConnectToNode) -> None:
     nodes = cluster(3)
     channel = unique("cache-prices-")
     await trigger(nodes[0], channel, "price", '{"p":1}')
@@ -135,7 +143,7 @@ async def test_cache_channel_payload_is_shared(cluster: StartCluster, client: An
         assert 1790 <= body["cache"]["ttl"] <= 1800
 
 
-async def test_max_connections_holds_cluster_wide(cluster: StartCluster, client: Any) -> None:
+async def test_max_connections_holds_cluster_wide(cluster: StartCluster, client: ConnectToNode) -> None:
     nodes = cluster(3, env={"REVERB_APP_MAX_CONNECTIONS": "2"})
     await client(nodes[0])
     await client(nodes[1])
@@ -150,7 +158,9 @@ async def test_max_connections_holds_cluster_wide(cluster: StartCluster, client:
         assert (await api(node, "GET", "/connections")).json() == {"connections": 2}
 
 
-async def test_subscription_count_updates_reach_every_node(cluster: StartCluster, client: Any) -> None:
+async def test_subscription_count_updates_reach_every_node(
+    cluster: StartCluster, client: ConnectToNode
+) -> None:
     a, b = cluster(
         2, env={"REVERB_APP_SUBSCRIPTION_COUNT": "true", "REVERB_APP_SUBSCRIPTION_COUNT_INTERVAL": "0.1"}
     )
@@ -176,7 +186,7 @@ async def test_subscription_count_updates_reach_every_node(cluster: StartCluster
 
 
 async def test_clusters_with_different_prefixes_share_one_redis_apart(
-    cluster: StartCluster, client: Any
+    cluster: StartCluster, client: ConnectToNode
 ) -> None:
     first, second = cluster(2), cluster(2)  # each call picks its own REVERB_SCALING_CHANNEL
     channel = unique("news-")

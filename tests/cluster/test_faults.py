@@ -6,10 +6,11 @@ import asyncio
 import functools
 import signal
 import time
-from typing import Any
+from pathlib import Path
 
 from tests.cluster.conftest import StartCluster, eventually, up
 from tests.cluster.test_state import _join, _removed, _sync
+from tests.support.fixture_types import ConnectToNode, StartServer
 from tests.support.http import api, trigger
 from tests.support.pusher_socket import unique
 from tests.support.servers import RedisServer, RunningServer, free_port
@@ -23,7 +24,7 @@ async def _user_ids(node: RunningServer, channel: str) -> list[str]:
 
 
 async def test_killed_node_leaves_every_roster_within_two_heartbeats(
-    cluster: StartCluster, client: Any
+    cluster: StartCluster, client: ConnectToNode
 ) -> None:
     a, b, c = cluster(3, env={"REVERB_SCALING_HEARTBEAT_INTERVAL": str(KILL_HEARTBEAT)})
     channel = unique("presence-room-")
@@ -55,7 +56,7 @@ async def test_killed_node_leaves_every_roster_within_two_heartbeats(
 
 
 async def test_redis_outage_delays_but_never_loses_events(
-    cluster: StartCluster, client: Any, redis_server: RedisServer
+    cluster: StartCluster, client: ConnectToNode, redis_server: RedisServer
 ) -> None:
     nodes = cluster(3)
     a, b, c = nodes
@@ -109,7 +110,7 @@ async def _healthy(node: RunningServer) -> bool:
 
 
 async def test_a_node_starts_without_redis_and_joins_when_it_appears(
-    start_server: Any, client: Any, tmp_path: Any
+    start_server: StartServer, client: ConnectToNode, tmp_path: Path
 ) -> None:
     redis = RedisServer(port=free_port(), directory=str(tmp_path))
     env = {

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from tests.cluster.conftest import StartCluster, eventually
+from tests.support.fixture_types import ConnectToNode
 from tests.support.http import api, trigger
 from tests.support.pusher_socket import PusherSocket, dumps, unique
 from tests.support.servers import RunningServer
@@ -57,7 +58,9 @@ def _removed(channel: str, user_id: str) -> dict[str, Any]:
     }
 
 
-async def test_presence_roster_and_member_events_are_cluster_wide(cluster: StartCluster, client: Any) -> None:
+async def test_presence_roster_and_member_events_are_cluster_wide(
+    cluster: StartCluster, client: ConnectToNode
+) -> None:
     a, b, c = cluster(3)
     channel = unique("presence-room-")
     a1, b1, c1, c2 = await client(a), await client(b), await client(c), await client(c)
@@ -103,7 +106,7 @@ async def test_presence_roster_and_member_events_are_cluster_wide(cluster: Start
 
 
 async def test_http_queries_are_identical_and_exact_from_every_node(
-    cluster: StartCluster, client: Any
+    cluster: StartCluster, client: ConnectToNode
 ) -> None:
     nodes = cluster(3)
     public, private, presence = unique("news-"), unique("private-x-"), unique("presence-y-")

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.cluster.test_state import _member
+from tests.support.fixture_types import ConnectToNode, StartServer
 from tests.support.http import api, trigger
 from tests.support.pusher_socket import PusherSocket, unique
 from tests.support.servers import RedisServer
@@ -27,7 +28,7 @@ async def _member_added_until_silent(socket: PusherSocket) -> list[dict[str, Any
 
 
 async def test_workers_on_one_port_behave_as_one_server(
-    start_server: Any, client: Any, redis_server: RedisServer
+    start_server: StartServer, client: ConnectToNode, redis_server: RedisServer
 ) -> None:
     env = {
         "REVERB_SCALING_ENABLED": "true",

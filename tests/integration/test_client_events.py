@@ -1,12 +1,10 @@
 """Client events: who may send them, where, how often, and what the others receive."""
 
-from collections.abc import Callable
 from typing import Any
 
+from tests.support.fixture_types import Connect, StartServer
 from tests.support.pusher_socket import PusherSocket, dumps, unique
 from tests.support.servers import RunningServer
-
-Connect = Callable[..., Any]
 
 
 def error(code: int, message: str) -> dict[str, Any]:
@@ -66,9 +64,7 @@ async def test_client_event_from_a_non_member_is_rejected(connect: Connect) -> N
     assert await outsider.recv() == {"event": "pusher:pong"}
 
 
-async def test_accept_client_events_from_none(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_accept_client_events_from_none(start_server: StartServer, connect: Connect) -> None:
     server = start_server({"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": "none"})
     channel = unique("private-")
     sender, receiver = await pair(connect, channel, server)
@@ -77,9 +73,7 @@ async def test_accept_client_events_from_none(
     await receiver.assert_silent()
 
 
-async def test_accept_client_events_from_all(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_accept_client_events_from_all(start_server: StartServer, connect: Connect) -> None:
     server = start_server({"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": "all"})
     channel = unique("private-")
     _, receiver = await pair(connect, channel, server)

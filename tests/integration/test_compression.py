@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.support.fixture_types import Connect
 from tests.support.http import trigger
 from tests.support.pusher_socket import PusherSocket
 from tests.support.servers import RunningServer, start_revurb
 
-OFFER = {"compression": "deflate"}
+OFFER = "deflate"  # websockets offers permessage-deflate
 EVENT = {"event": "news", "channel": "compressed", "data": '{"text":"' + "hello " * 200 + '"}'}
 
 
@@ -36,18 +37,18 @@ async def subscribe_and_receive(client: PusherSocket, server: RunningServer) -> 
 
 
 async def test_by_default_an_offer_is_declined_and_frames_go_uncompressed(
-    connect: Callable[..., Any], server: RunningServer
+    connect: Connect, server: RunningServer
 ) -> None:
-    client = await connect(**OFFER)
+    client = await connect(compression=OFFER)
 
     assert negotiated(client) is None
     assert await subscribe_and_receive(client, server) == EVENT
 
 
 async def test_when_enabled_an_offer_is_accepted_and_events_arrive_compressed(
-    connect: Callable[..., Any], deflating: RunningServer
+    connect: Connect, deflating: RunningServer
 ) -> None:
-    client = await connect(deflating, **OFFER)
+    client = await connect(deflating, compression=OFFER)
 
     extension = negotiated(client)
     assert extension is not None
@@ -56,7 +57,7 @@ async def test_when_enabled_an_offer_is_accepted_and_events_arrive_compressed(
 
 
 async def test_when_enabled_a_client_without_an_offer_still_gets_plain_frames(
-    connect: Callable[..., Any], deflating: RunningServer
+    connect: Connect, deflating: RunningServer
 ) -> None:
     client = await connect(deflating)
 

@@ -2,16 +2,14 @@
 
 import asyncio
 import os
-from collections.abc import Callable
-from typing import Any
 
 import websockets
 
+from tests.support.fixture_types import Connect, StartServer
 from tests.support.http import trigger
 from tests.support.pusher_socket import PusherSocket, dumps, unique
 from tests.support.servers import RunningServer
 
-Connect = Callable[..., Any]
 INVALID = {"event": "pusher:error", "data": dumps({"code": 4200, "message": "Invalid message format"})}
 
 MALFORMED: list[str | bytes] = [
@@ -84,7 +82,7 @@ async def test_garbage_never_disturbs_other_sockets(connect: Connect, server: Ru
 
 
 async def test_frame_over_max_message_size_closes_with_1009(
-    start_server: Callable[..., RunningServer], connect: Connect
+    start_server: StartServer, connect: Connect
 ) -> None:
     server = start_server({"REVERB_APP_MAX_MESSAGE_SIZE": "1000"})
     bystander = await connect(server)
@@ -109,9 +107,7 @@ async def test_huge_frame_on_default_settings_closes_with_1009(connect: Connect)
     assert (await client.closed_with())[0] == 1009
 
 
-async def test_origin_not_allowed_is_4009_and_closes(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_origin_not_allowed_is_4009_and_closes(start_server: StartServer, connect: Connect) -> None:
     server = start_server({"REVERB_ALLOWED_ORIGINS": "laravel.com,*.example.com"})
     for origin in ("https://laravel.com", "https://app.example.com", "http://deep.app.example.com:8000"):
         allowed = await connect(server, origin=origin)
@@ -125,9 +121,7 @@ async def test_origin_not_allowed_is_4009_and_closes(
         assert await refused.closed_with() == (4009, "Origin not allowed")
 
 
-async def test_over_connection_quota_is_4004_and_closes(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_over_connection_quota_is_4004_and_closes(start_server: StartServer, connect: Connect) -> None:
     server = start_server({"REVERB_APP_MAX_CONNECTIONS": "2"})
     first = await connect(server)
     await connect(server)

@@ -14,10 +14,9 @@ import pytest
 from pusher.http import GET, POST, Request
 
 from tests.support.api_client import assert_nothing_delivered, call
+from tests.support.fixture_types import Connect, StartServer
 from tests.support.pusher_socket import PusherSocket
 from tests.support.servers import RunningServer
-
-Connect = Callable[..., Any]
 
 
 def unique(prefix: str) -> str:
@@ -225,9 +224,7 @@ async def test_users_info_lists_each_presence_user_once(connect: Connect, sdk: p
     assert await run(sdk.users_info, unique("presence-empty-")) == {"users": []}
 
 
-async def test_connections_counts_open_sockets(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_connections_counts_open_sockets(start_server: StartServer, connect: Connect) -> None:
     """`GET /connections` (a Reverb extension) through the SDK's own request signer."""
     fresh = start_server()
     client = sdk_for(fresh)._pusher_client
@@ -372,9 +369,7 @@ async def test_sdk_authenticate_tokens_are_accepted_on_subscribe(
 # Behind a reverse proxy that keeps the path prefix
 
 
-async def test_api_and_websocket_under_a_path_prefix(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_api_and_websocket_under_a_path_prefix(start_server: StartServer, connect: Connect) -> None:
     prefixed = start_server({"REVERB_SERVER_PATH": "/ws"})
     assert prefixed.path == "/ws"
     channel = unique("behind-proxy-")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.clients.node import NodeDriver
+from tests.support.fixture_types import StartServer
 from tests.support.servers import RunningServer
 
 pytestmark = pytest.mark.node
@@ -116,7 +116,7 @@ async def test_trigger_batch_with_and_without_info(node_driver: NodeDriver, serv
         assert (await node_driver.expect(channel_event("alice", channel, name)))["data"] == data
 
 
-async def test_channel_queries(node_driver: NodeDriver, start_server: Callable[..., RunningServer]) -> None:
+async def test_channel_queries(node_driver: NodeDriver, start_server: StartServer) -> None:
     fresh = start_server()
     tag = uuid.uuid4().hex[:8]
     public, room = f"node-{tag}", f"presence-node-{tag}"
@@ -246,7 +246,7 @@ async def test_rejections_through_the_node_sdk(node_driver: NodeDriver, server: 
 
 
 async def test_node_sdk_and_pusher_js_under_a_path_prefix(
-    node_driver: NodeDriver, start_server: Callable[..., RunningServer]
+    node_driver: NodeDriver, start_server: StartServer
 ) -> None:
     """The SDK's host carries the prefix; it signs the path without it, as Pusher specifies."""
     prefixed = start_server({"REVERB_SERVER_PATH": "/ws"})

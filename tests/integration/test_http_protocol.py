@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.fixture_types import StartServer
 from tests.support.http import signed_params
 from tests.support.servers import RunningServer, start_revurb
 
@@ -256,7 +257,7 @@ async def test_a_websocket_upgrade_after_a_request_on_a_keep_alive_socket(
     assert set(as_json(frame["data"])) == {"socket_id", "activity_timeout"}
 
 
-async def test_shutdown_closes_idle_keep_alive_sockets_at_once(start_server: Any) -> None:
+async def test_shutdown_closes_idle_keep_alive_sockets_at_once(start_server: StartServer) -> None:
     running: RunningServer = start_server(FAST_PATH)
     reader, writer = await asyncio.wait_for(asyncio.open_connection(running.host, running.port), TIMEOUT)
     raw = Raw(reader, writer)

@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,10 +22,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.support.api_client import Params, assert_nothing_delivered, call, error_of, pusher_query
+from tests.support.fixture_types import Connect, StartServer
 from tests.support.pusher_socket import PusherSocket
 from tests.support.servers import RunningServer
-
-Connect = Callable[..., Any]
 
 
 @dataclass
@@ -199,13 +198,13 @@ async def test_missing_required_field(target: Target, field: str) -> None:
 
 
 @pytest.mark.parametrize("data", [{"a": 1}, ["a"], 5, True])
-async def test_data_that_is_not_a_string(target: Target, data: Any) -> None:
+async def test_data_that_is_not_a_string(target: Target, data: object) -> None:
     response = await call(target.server, "POST", "/events", target.event(data=data))
     refused(response, 400, "The field data must be a string (JSON-encode it first)")
 
 
 @pytest.mark.parametrize("name", ["", 5, None])
-async def test_name_that_is_not_a_non_empty_string(target: Target, name: Any) -> None:
+async def test_name_that_is_not_a_non_empty_string(target: Target, name: object) -> None:
     response = await call(target.server, "POST", "/events", target.event(name=name))
     message = "Missing required field: name" if name is None else "The field name must be a non-empty string"
     refused(response, 400, message)
@@ -243,7 +242,7 @@ async def test_channels_that_is_not_a_list_or_empty(target: Target) -> None:
         (7, "'7'"),
     ],
 )
-async def test_invalid_channel_names(target: Target, bad: Any, shown: str) -> None:
+async def test_invalid_channel_names(target: Target, bad: object, shown: str) -> None:
     response = await call(target.server, "POST", "/events", target.event(channels=[target.channel, bad]))
     refused(response, 400, f"Invalid channel name: {shown}")
 
@@ -284,14 +283,14 @@ async def test_more_than_10_batch_events(target: Target) -> None:
         ("not an event", "Each event must be a JSON object"),
     ],
 )
-async def test_one_bad_event_refuses_the_whole_batch(target: Target, event: Any, message: str) -> None:
+async def test_one_bad_event_refuses_the_whole_batch(target: Target, event: object, message: str) -> None:
     batch = [{"name": "must-not-arrive", "channel": target.channel, "data": "ok"}, event]
     response = await call(target.server, "POST", "/batch_events", {"batch": batch})
     refused(response, 400, f"batch[1]: {message}")
 
 
 @pytest.mark.parametrize("payload", [{}, {"batch": "x"}, {"batch": {}}, []])
-async def test_batch_missing_or_not_an_array(target: Target, payload: Any) -> None:
+async def test_batch_missing_or_not_an_array(target: Target, payload: object) -> None:
     response = await call(target.server, "POST", "/batch_events", payload)
     refused(response, 400, "Missing required field: batch (an array of events)")
 
@@ -304,9 +303,7 @@ async def test_empty_batch(target: Target) -> None:
 # Sizes (413)
 
 
-async def test_body_over_max_request_size(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_body_over_max_request_size(start_server: StartServer, connect: Connect) -> None:
     small = start_server({"REVERB_MAX_REQUEST_SIZE": "1000"})
     watched_target = await watched(small, connect)
     event = watched_target.event(data="x" * 1000)
@@ -341,9 +338,7 @@ def _signed(server: RunningServer, body: bytes) -> Params:
     return pusher_query("POST", "/apps/1001/events", body, {}, server.key, server.secret)
 
 
-async def test_event_data_over_the_limit(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_event_data_over_the_limit(start_server: StartServer, connect: Connect) -> None:
     roomy = start_server({"REVERB_MAX_REQUEST_SIZE": "100000"})
     watched_target = await watched(roomy, connect)
 

@@ -1,16 +1,11 @@
 """Liveness: server pings quiet sockets, closes those that never answer, keeps those that do."""
 
-from collections.abc import Callable
-from typing import Any
-
+from tests.support.fixture_types import Connect, StartServer
 from tests.support.pusher_socket import dumps, unique
-from tests.support.servers import RunningServer
-
-Connect = Callable[..., Any]
 
 
 async def test_quiet_socket_is_pinged_then_closed_with_4201(
-    start_server: Callable[..., RunningServer], connect: Connect
+    start_server: StartServer, connect: Connect
 ) -> None:
     server = start_server({"REVERB_APP_PING_INTERVAL": "0.5"})
     never_subscribed = await connect(server)
@@ -25,9 +20,7 @@ async def test_quiet_socket_is_pinged_then_closed_with_4201(
         assert await client.closed_with(timeout=3) == (4201, "Pong reply not received in time")
 
 
-async def test_socket_that_answers_pings_stays_open(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_socket_that_answers_pings_stays_open(start_server: StartServer, connect: Connect) -> None:
     server = start_server({"REVERB_APP_PING_INTERVAL": "0.5"})
     client = await connect(server)
     for _ in range(3):
@@ -37,7 +30,7 @@ async def test_socket_that_answers_pings_stays_open(
     assert await client.recv_event("pusher:pong", timeout=3) == {"event": "pusher:pong"}
 
 
-async def test_activity_timeout_is_announced(start_server: Callable[..., RunningServer]) -> None:
+async def test_activity_timeout_is_announced(start_server: StartServer) -> None:
     from tests.support.pusher_socket import PusherSocket
 
     server = start_server({"REVERB_APP_ACTIVITY_TIMEOUT": "12"})
@@ -47,9 +40,7 @@ async def test_activity_timeout_is_announced(start_server: Callable[..., Running
     await client.close()
 
 
-async def test_shutdown_tells_clients_to_reconnect(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_shutdown_tells_clients_to_reconnect(start_server: StartServer, connect: Connect) -> None:
     server = start_server()
     client = await connect(server)
     await client.join(unique())

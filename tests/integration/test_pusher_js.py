@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.clients.node import Message, NodeDriver, ServerLike
+from tests.support.fixture_types import StartServer
 
 pytestmark = pytest.mark.node
 
@@ -535,7 +536,9 @@ async def test_bad_signin_is_an_error_and_closes_with_4009(
     await node_driver.assert_none({"type": "state", "client": "a", "current": "connecting"}, 1.5)
 
 
-async def test_activity_timeout_drives_client_pings(node_driver: NodeDriver, start_server: Any) -> None:
+async def test_activity_timeout_drives_client_pings(
+    node_driver: NodeDriver, start_server: StartServer
+) -> None:
     quick = start_server({"REVERB_APP_ACTIVITY_TIMEOUT": "1"})
     await node_driver.connect(quick, "a")
     await node_driver.expect({"type": "state", "client": "a", "current": "connected"})
@@ -555,7 +558,7 @@ async def test_activity_timeout_drives_client_pings(node_driver: NodeDriver, sta
     assert reply["state"] == "connected"
 
 
-async def test_server_path_prefix(node_driver: NodeDriver, start_server: Any) -> None:
+async def test_server_path_prefix(node_driver: NodeDriver, start_server: StartServer) -> None:
     prefixed = start_server({"REVERB_SERVER_PATH": "/realtime"})
     assert prefixed.path == "/realtime"
     channel = unique("private-prefixed-")

@@ -1,12 +1,9 @@
 """User authentication (`pusher:signin`), server-to-user events and terminating a user's sockets."""
 
-from collections.abc import Callable
-from typing import Any
-
+from tests.support.fixture_types import Connect
 from tests.support.http import api, trigger
 from tests.support.pusher_socket import PusherSocket, dumps, sign
-
-Connect = Callable[..., Any]
+from tests.support.servers import RunningServer
 
 
 async def sign_in(client: PusherSocket, user_data: str, secret: str | None = None) -> None:
@@ -14,7 +11,7 @@ async def sign_in(client: PusherSocket, user_data: str, secret: str | None = Non
     await client.send({"event": "pusher:signin", "data": {"auth": auth, "user_data": user_data}})
 
 
-async def test_signin_success_and_server_to_user_delivery(connect: Connect, server: Any) -> None:
+async def test_signin_success_and_server_to_user_delivery(connect: Connect, server: RunningServer) -> None:
     client = await connect()
     user_data = dumps({"id": "u-1", "name": "Ann"})
     await sign_in(client, user_data)
@@ -55,7 +52,9 @@ async def test_signin_without_a_string_id_is_4009_and_closes(connect: Connect) -
         assert (await client.closed_with())[0] == 4009
 
 
-async def test_terminate_connections_closes_every_socket_of_the_user(connect: Connect, server: Any) -> None:
+async def test_terminate_connections_closes_every_socket_of_the_user(
+    connect: Connect, server: RunningServer
+) -> None:
     first, second, bystander = await connect(), await connect(), await connect()
     for client in (first, second):
         await sign_in(client, dumps({"id": "doomed"}))

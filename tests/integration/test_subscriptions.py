@@ -1,13 +1,12 @@
 """Subscribing to every kind of channel, with the exact frames Pusher clients expect."""
 
-from collections.abc import Callable
 from typing import Any
 
+from tests.support.fixture_types import Connect, StartServer
 from tests.support.http import trigger
 from tests.support.pusher_socket import PusherSocket, dumps, unique
 from tests.support.servers import RunningServer
 
-Connect = Callable[..., Any]
 AUTH_ERROR = {"type": "AuthError", "error": "The connection is unauthorized.", "status": 401}
 
 
@@ -234,9 +233,7 @@ async def test_server_to_user_channel_needs_sign_in(connect: Connect) -> None:
     assert await client.recv() == subscription_error("#server-to-user-1", AUTH_ERROR)
 
 
-async def test_subscription_count_is_sent_when_enabled(
-    start_server: Callable[..., RunningServer], connect: Connect
-) -> None:
+async def test_subscription_count_is_sent_when_enabled(start_server: StartServer, connect: Connect) -> None:
     server = start_server({"REVERB_APP_SUBSCRIPTION_COUNT": "true"})
     channel = unique()
     first = await connect(server)

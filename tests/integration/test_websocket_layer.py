@@ -4,14 +4,11 @@ import asyncio
 import base64
 import os
 import socket
-from collections.abc import Callable
-from typing import Any
 
+from tests.support.fixture_types import Connect, StartServer
 from tests.support.http import api
 from tests.support.pusher_socket import unique
 from tests.support.servers import RunningServer
-
-Connect = Callable[..., Any]
 
 
 async def test_fragmented_message_is_reassembled(connect: Connect) -> None:
@@ -54,7 +51,7 @@ async def test_unmasked_client_frame_closes_with_1002(server: RunningServer) -> 
 
 
 async def test_a_reader_that_stops_is_closed_and_the_others_keep_up(
-    start_server: Callable[..., RunningServer], connect: Connect
+    start_server: StartServer, connect: Connect
 ) -> None:
     server = start_server({"REVERB_MAX_REQUEST_SIZE": "200000"})
     channel = unique()

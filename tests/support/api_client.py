@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
-from tests.support.pusher_socket import sign
+from tests.support.pusher_socket import PusherSocket, sign
 from tests.support.servers import RunningServer
 
 Params = dict[str, str]
@@ -38,7 +38,7 @@ def pusher_query(
     return query
 
 
-def encode_body(payload: Any) -> bytes:
+def encode_body(payload: object) -> bytes:
     if payload is None:
         return b""
     if isinstance(payload, bytes):
@@ -50,7 +50,7 @@ async def call(
     server: RunningServer,
     method: str,
     path: str,
-    payload: Any = None,
+    payload: object = None,
     params: Mapping[str, str] | None = None,
     *,
     app_id: str | None = None,
@@ -93,7 +93,7 @@ def error_of(response: httpx.Response) -> tuple[int, Any]:
     return response.status_code, response.json()
 
 
-async def assert_nothing_delivered(server: RunningServer, channel: str, *sockets: Any) -> None:
+async def assert_nothing_delivered(server: RunningServer, channel: str, *sockets: PusherSocket) -> None:
     """Publish a canary on `channel`: each socket's next frame must be it, so nothing came before."""
     payload = {"name": "canary", "channels": [channel], "data": "{}"}
     response = await call(server, "POST", "/events", payload)

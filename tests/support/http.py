@@ -18,7 +18,11 @@ def signed_params(
 
 
 async def api(
-    server: RunningServer, method: str, path: str, payload: Any = None, params: dict[str, str] | None = None
+    server: RunningServer,
+    method: str,
+    path: str,
+    payload: object = None,
+    params: dict[str, str] | None = None,
 ) -> httpx.Response:
     """Call `{prefix}/apps/{id}{path}` signed with the server's default app."""
     return await call(server, method, path, payload, params)

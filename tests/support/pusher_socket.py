@@ -52,7 +52,8 @@ class PusherSocket:
         return await asyncio.wait_for(self.ws.recv(), timeout)
 
     async def recv(self, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
-        return json.loads(await self.recv_raw(timeout))  # type: ignore[no-any-return]
+        frame: dict[str, Any] = json.loads(await self.recv_raw(timeout))
+        return frame
 
     async def recv_event(self, event: str, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
         """Skip frames until one with this event name arrives."""

@@ -50,9 +50,7 @@ class RunningServer:
     def http_url(self) -> str:
         return f"http://{self.host}:{self.port}{self.path}"
 
-    def ws_url(
-        self, key: str | None = None, query: str = "protocol=7&client=js&version=8.4.0&flash=false"
-    ) -> str:
+    def ws_url(self, key: str | None = None, query: str = DEFAULT_QUERY) -> str:
         url = f"ws://{self.host}:{self.port}{self.path}/app/{key or self.key}"
         return f"{url}?{query}" if query else url
 
