@@ -273,8 +273,8 @@ async def test_uvicorn_serves_the_fast_path_when_given_revurbs_protocols(
     assert (await client.recv())["event"] == "pusher_internal:subscription_succeeded"
     body = b'{"name":"e","channels":["fast"],"data":"x"}'
     query = signed_params("POST", "/apps/1001/events", "app-key", "app-secret", body)
-    async with httpx.AsyncClient(timeout=5) as http:
-        answer = await http.post(f"http://127.0.0.1:{port}/apps/1001/events", params=query, content=body)
+    async with httpx.AsyncClient(timeout=5) as api:
+        answer = await api.post(f"http://127.0.0.1:{port}/apps/1001/events", params=query, content=body)
     assert (answer.status_code, answer.text) == (200, "{}")
     assert await client.recv() == {"event": "e", "channel": "fast", "data": "x"}
 

@@ -17,7 +17,7 @@ from revurb.wire.connection import Connection
 APP = App(id="1", key="key", secret="secret")
 
 
-class FakeConnection(Connection):
+class FakeConnection(Connection[App]):
     __slots__ = ("sent", "closed_with")
 
     def __init__(self, app: App = APP, socket_id: str | None = None) -> None:
