@@ -72,6 +72,21 @@ config = {
             # Serve with Revurb's own HTTP and WebSocket protocols (lean sockets, each broadcast
             # framed once); false serves through uvicorn's own layers and plain ASGI messages.
             "fast_path": env("REVURB_FAST_PATH", True),
+            # Graceful drain on SIGTERM / SIGINT / `revurb restart`: readiness goes 503, listeners
+            # close, every socket gets pusher:error 4200 and is closed, spread over `drain_window`
+            # seconds; the process exits within `grace_period` seconds whatever is left.
+            "drain_window": env("REVURB_DRAIN_WINDOW", 5.0),
+            "grace_period": env("REVURB_GRACE_PERIOD", 20.0),
+            # `text` for people, `json` (one object a line) for log shippers. --log-format
+            "log_format": env("REVURB_LOG_FORMAT", "text"),
+            # Prometheus metrics (docs/deploy.md): off unless enabled; on their own port (Soketi's
+            # 9601) or, with port 0, at {path}/metrics on the main port behind the bearer token.
+            "metrics": {
+                "enabled": env("REVURB_METRICS", False),
+                "host": env("REVURB_METRICS_HOST"),  # default: the server's host
+                "port": env("REVURB_METRICS_PORT", 9601),
+                "token": env("REVURB_METRICS_TOKEN"),  # `Authorization: Bearer <token>` if set
+            },
         },
     },
     "apps": {

@@ -34,3 +34,7 @@ def method_not_allowed(method: str, allowed: str) -> ApiError:
 
 def too_large(message: str) -> ApiError:
     return ApiError(status.HTTP_413_CONTENT_TOO_LARGE, message)
+
+
+def draining() -> ApiError:
+    return ApiError(status.HTTP_503_SERVICE_UNAVAILABLE, "Server is shutting down")

@@ -7,6 +7,7 @@ path a Pusher server has, and it needs no middleware, no `Request` object and no
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +17,13 @@ from revurb.api import events, queries, signature
 from revurb.api.errors import (
     ApiError,
     bad_request,
+    draining,
     method_not_allowed,
     not_found,
     too_large,
     unauthorized,
 )
+from revurb.api.tally import ApiTally
 from revurb.apps import App, AppProvider
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import is_valid_name
@@ -106,6 +109,9 @@ class HttpApi:
             (re.compile(prefix + route), handler, method) for route, handler, method in endpoints
         ]
         self._starts = (settings.path + "/apps/", settings.path + "/users/")
+        self.tally = ApiTally()
+        #: Set by the drain: every request is answered 503, so a proxy retries it on another node.
+        self.refusing = False
 
     def local_path(self, scope: Scope) -> str:
         """The request path below a host app's mount point, if any."""
@@ -148,8 +154,18 @@ class HttpApi:
 
         `local_path` is the path below a host app's mount point, `full_path` the path as received.
         """
+        started = time.perf_counter()
+        response = await self._answer(method, local_path, full_path, query_string, body, matched)
+        self.tally.record(matched[0].__name__, response.status, time.perf_counter() - started)
+        return response
+
+    async def _answer(
+        self, method: str, local_path: str, full_path: str, query_string: bytes, body: bytes, matched: Matched
+    ) -> ApiResponse:
         handler, allowed, path_params = matched
         try:
+            if self.refusing:
+                raise draining()
             # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
             if method != allowed:
                 raise method_not_allowed(method, allowed)

@@ -11,6 +11,7 @@ from revurb.apps import App
 from revurb.channels.channel import Channel
 from revurb.channels.names import ChannelKind, kind_of, server_to_user_channel
 from revurb.channels.presence import Member, presence_data
+from revurb.channels.tally import AppTally
 from revurb.scaling.base import Backend, BusMessage
 from revurb.wire import codes, frames
 from revurb.wire.codes import ErrorCode
@@ -32,6 +33,7 @@ class ChannelManager:
         self.users: dict[str, set[Connection[App]]] = {}
         self._count_dirty: set[str] = set()
         self._count_flush: asyncio.TimerHandle | None = None
+        self.tally = AppTally()
 
     # Connections
 
@@ -157,7 +159,10 @@ class ChannelManager:
         """Deliver an encoded frame to a channel's subscribers here, then to the other nodes."""
         channel = self.channels.get(name)
         if channel is not None:
-            channel.send(frame, except_socket_id)
+            sent = channel.send(frame, except_socket_id)
+            tally = self.tally
+            tally.sent_local += sent
+            tally.bytes_local += sent * len(frame)
         message: BusMessage = {"type": "event", "app": self.app.id, "channel": name, "frame": frame}
         if except_socket_id is not None:
             message["except_socket_id"] = except_socket_id
@@ -174,7 +179,11 @@ class ChannelManager:
         if message["type"] == "count":
             self._count_changed(channel, publish=False)
         else:
-            channel.send(message["frame"], message.get("except_socket_id"))
+            frame = message["frame"]
+            sent = channel.send(frame, message.get("except_socket_id"))
+            tally = self.tally
+            tally.sent_remote += sent
+            tally.bytes_remote += sent * len(frame)
 
     # subscription_count, coalesced per channel
 

@@ -20,6 +20,7 @@ from revurb.config.load import (
 )
 from revurb.config.settings import (
     ConfigError,
+    MetricsSettings,
     ScalingSettings,
     Settings,
     TLSSettings,
@@ -35,6 +36,7 @@ __all__ = [
     "AppProvider",
     "ConfigAppProvider",
     "ConfigError",
+    "MetricsSettings",
     "ScalingSettings",
     "Settings",
     "TLSSettings",

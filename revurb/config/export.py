@@ -48,6 +48,16 @@ def settings_to_config(settings: Settings) -> dict[str, Any]:
         "per_message_deflate": settings.per_message_deflate,
         "sweep_interval": settings.sweep_interval or None,
         "fast_path": settings.fast_path,
+        "drain_window": settings.drain_window,
+        "grace_period": settings.grace_period,
+        "log_format": settings.log_format,
+        "metrics": {
+            "enabled": settings.metrics.enabled,
+            "host": settings.metrics.host,
+            "port": settings.metrics.port,
+            "token": settings.metrics.token,
+            "directory": settings.metrics.directory,
+        },
     }
     apps = [_app(app) for app in settings.apps]
     client = {"port": settings.client_port, "scheme": settings.client_scheme}

@@ -9,6 +9,10 @@ from revurb.apps import App
 
 Scheme = Literal["http", "https"]
 SCHEMES: tuple[Scheme, ...] = ("http", "https")
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+#: Soketi's metrics port, the default of `REVURB_METRICS_PORT`; 0 serves `{path}/metrics` on the main port.
+METRICS_PORT = 9601
 
 
 class ConfigError(ValueError):
@@ -53,6 +57,25 @@ class ScalingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus metrics: off by default; on their own port, or on the main port behind a token."""
+
+    enabled: bool = False
+    #: Interface of the metrics port; None means the server's own `host`.
+    host: str | None = None
+    #: 0 serves `{path}/metrics` on the main port, which then needs `token`.
+    port: int = METRICS_PORT
+    #: Bearer token a scrape must send (`Authorization: Bearer ...`); None asks for none.
+    token: str | None = field(default=None, repr=False)
+    #: Where `--workers` processes leave their counts for the supervisor (set by `revurb start`).
+    directory: str | None = None
+
+    @property
+    def on_main_port(self) -> bool:
+        return self.enabled and self.port == 0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the server needs, resolved from config files, environment and defaults."""
 
@@ -88,6 +111,14 @@ class Settings:
     #: `revurb start` serves with Revurb's own HTTP and WebSocket protocols (lean sockets, frames
     #: encoded once per broadcast); off, uvicorn's own layers serve plain ASGI messages.
     fast_path: bool = True
+    #: Seconds over which a draining server closes its sockets (4200), so clients do not all
+    #: reconnect in the same millisecond.
+    drain_window: float = 5.0
+    #: Seconds a draining server may take in all before it exits, sockets still open or not.
+    grace_period: float = 20.0
+    #: `text` (for people) or `json` (one object a line, for log shippers).
+    log_format: LogFormat = "text"
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def normalise_path(path: str) -> str:

@@ -23,6 +23,7 @@ SERVER = ("servers", "reverb")
 SCALING = (*SERVER, "scaling")
 REDIS = (*SCALING, "server")
 TLS = (*SERVER, "options", "tls")
+METRICS = (*SERVER, "metrics")
 
 #: Environment variable -> where it lands in the nested configuration (Reverb's names first).
 ENV_PATHS: dict[str, ConfigPath] = {
@@ -73,6 +74,13 @@ ENV_PATHS: dict[str, ConfigPath] = {
     "REVERB_PER_MESSAGE_DEFLATE": (*SERVER, "per_message_deflate"),
     "REVERB_SWEEP_INTERVAL": (*SERVER, "sweep_interval"),
     "REVURB_FAST_PATH": (*SERVER, "fast_path"),
+    "REVURB_DRAIN_WINDOW": (*SERVER, "drain_window"),
+    "REVURB_GRACE_PERIOD": (*SERVER, "grace_period"),
+    "REVURB_LOG_FORMAT": (*SERVER, "log_format"),
+    "REVURB_METRICS": (*METRICS, "enabled"),
+    "REVURB_METRICS_HOST": (*METRICS, "host"),
+    "REVURB_METRICS_PORT": (*METRICS, "port"),
+    "REVURB_METRICS_TOKEN": (*METRICS, "token"),
 }
 
 #: Short names accepted in files, stored under the full name so layers override each other.

@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from revurb.scaling import lua
-from revurb.scaling.base import BusMessage, Node
+from revurb.scaling.base import BusMessage, BusStats, Node
 from revurb.scaling.outbox import Outbox
 from revurb.scaling.redis_state import FAULTS, RedisOptions, RedisState, connect
 from revurb.wire import frames
@@ -89,6 +89,8 @@ class RedisBackend(RedisState):
         self._tasks: set[asyncio.Task[None]] = set()
         self._recovery: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
+        self._published = 0
+        self._received = 0
 
     # Lifecycle
 
@@ -150,6 +152,16 @@ class RedisBackend(RedisState):
             return {"scaling": status}
         return {"health": "DEGRADED", "scaling": status}
 
+    def bus_stats(self) -> BusStats:
+        queued = len(self._outbox)
+        return {
+            "published": self._published,
+            "received": self._received,
+            "lag_seconds": self._outbox.oldest_age(),
+            "queued": queued,
+            "dropped": self._outbox.dropped_total,
+        }
+
     # The bus
 
     def publish(self, message: BusMessage) -> None:
@@ -174,6 +186,7 @@ class RedisBackend(RedisState):
                 # Not a connection fault: retrying would fail the same way, so drop the batch.
                 logger.exception("could not publish %d bus messages: dropped", len(batch))
             self._outbox.done(last)
+            self._published += len(batch)
 
     async def _listen_forever(self) -> None:
         backoff = BACKOFF_BASE
@@ -212,6 +225,7 @@ class RedisBackend(RedisState):
                 return
             if frame:
                 message["frame"] = frame
+            self._received += 1
             self._node.on_bus_message(message)
         except Exception:
             logger.exception("could not deliver a bus message: %.200s", data)

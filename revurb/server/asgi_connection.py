@@ -63,6 +63,7 @@ class ASGIConnection(Connection[App]):
         if self._close is not None or self.closed:
             return
         self._close = (code, reason)
+        self.close_code = code
         self._wake()
 
     def _wake(self) -> None:

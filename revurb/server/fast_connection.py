@@ -63,9 +63,11 @@ class FastConnection(Connection[App]):
             and protocol.state is _OPEN
         ):
             logger.warning("closing socket %s: output backlog over the cap", self.socket_id)
-            protocol.close(ErrorCode.OVER_CAPACITY, codes.SLOW_CONSUMER)
+            self.close(ErrorCode.OVER_CAPACITY, codes.SLOW_CONSUMER)
 
     def close(self, code: int, reason: str = "") -> None:
+        if self._protocol.state is _OPEN:
+            self.close_code = code
         self._protocol.close(code, reason)
 
     async def flush(self) -> None:
@@ -78,7 +80,7 @@ class FastConnection(Connection[App]):
         if self.closed or self._protocol.state is not _OPEN:
             return
         if too_big(data, self.app.max_message_size):
-            self._protocol.close(CloseCode.MESSAGE_TOO_BIG, MESSAGE_TOO_BIG)
+            self.close(CloseCode.MESSAGE_TOO_BIG, MESSAGE_TOO_BIG)
             return
         self._enqueue(data)
 

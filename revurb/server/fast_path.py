@@ -67,6 +67,8 @@ class RevurbFastPath:
     def websocket_route(self, scope: Scope) -> WebSocketRoute | None:
         if self._settings.debug:  # --debug logs every frame: the ASGI endpoint does that
             return None
+        if self._api.refusing:  # draining: the ASGI app refuses the handshake
+            return None
         path = self._api.local_path(scope)
         if not path.startswith(self._socket_prefix):
             return None
