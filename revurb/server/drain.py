@@ -72,12 +72,17 @@ class Drain:
         began = self.began_at if self.began_at is not None else time.monotonic()
         return began + self.settings.grace_period
 
-    async def run(self) -> None:
-        """Drain once; a second caller (uvicorn's shutdown, then the lifespan) waits for the first."""
-        if self._task is None:
+    def refuse(self) -> None:
+        """Readiness false and new work refused, from now on; safe to call from a signal handler."""
+        if not self.refusing:
             self.phase = Phase.DRAINING
             self.began_at = time.monotonic()
             self.api.refusing = True
+
+    async def run(self) -> None:
+        """Drain once; a second caller (uvicorn's shutdown, then the lifespan) waits for the first."""
+        if self._task is None:
+            self.refuse()
             self._task = asyncio.create_task(self._drain())
         await asyncio.shield(self._task)
 

@@ -62,7 +62,8 @@ class FastConnection(Connection[App]):
             and protocol.buffered() > self._max_pending
             and protocol.state is _OPEN
         ):
-            logger.warning("closing socket %s: output backlog over the cap", self.socket_id)
+            context = {"socket_id": self.socket_id, "app": self.app.id}
+            logger.warning("closing socket %s: output backlog over the cap", self.socket_id, extra=context)
             self.close(ErrorCode.OVER_CAPACITY, codes.SLOW_CONSUMER)
 
     def close(self, code: int, reason: str = "") -> None:

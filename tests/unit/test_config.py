@@ -14,6 +14,7 @@ from revurb.apps import App, AppProvider, ConfigAppProvider, Webhook, create_pro
 from revurb.config import (
     ENV_PATHS,
     ConfigError,
+    MetricsSettings,
     ScalingSettings,
     Settings,
     TLSSettings,
@@ -92,6 +93,13 @@ EXTRA_VARIABLES: dict[str, tuple[str, Any]] = {
     "REVERB_PER_MESSAGE_DEFLATE": ("true", lambda s: s.per_message_deflate is True),
     "REVERB_SWEEP_INTERVAL": ("0.1", lambda s: s.sweep_interval == 0.1),
     "REVURB_FAST_PATH": ("false", lambda s: s.fast_path is False),
+    "REVURB_DRAIN_WINDOW": ("0", lambda s: s.drain_window == 0.0),
+    "REVURB_GRACE_PERIOD": ("45", lambda s: s.grace_period == 45.0),
+    "REVURB_LOG_FORMAT": ("json", lambda s: s.log_format == "json"),
+    "REVURB_METRICS": ("true", lambda s: s.metrics.enabled is True),
+    "REVURB_METRICS_HOST": ("127.0.0.1", lambda s: s.metrics.host == "127.0.0.1"),
+    "REVURB_METRICS_PORT": ("9700", lambda s: s.metrics.port == 9700),
+    "REVURB_METRICS_TOKEN": ("s3cret", lambda s: s.metrics.token == "s3cret"),
 }
 
 ALL_VARIABLES = {**DESIGN_VARIABLES, **EXTRA_VARIABLES}
@@ -593,6 +601,10 @@ EVERY_SETTING = Settings(
     sweep_interval=0.25,
     per_message_deflate=True,
     fast_path=False,
+    drain_window=1.5,
+    grace_period=9.0,
+    log_format="json",
+    metrics=MetricsSettings(enabled=True, host="127.0.0.2", port=9700, token="t", directory="/tmp/m"),
 )
 
 
@@ -602,6 +614,7 @@ EVERY_SETTING = Settings(
         (EVERY_SETTING, Settings()),
         (EVERY_SETTING.scaling, ScalingSettings()),
         (EVERY_SETTING.tls, TLSSettings()),
+        (EVERY_SETTING.metrics, MetricsSettings()),
         (EVERY_APP_OPTION, App(id="", key="", secret="")),
     ],
 )
