@@ -114,8 +114,9 @@ async def test_exact_counts_summed_over_two_workers(
     url = f"http://127.0.0.1:{port}/metrics"
     # Connect until both workers hold sockets (--debug logs each frame with its worker's pid).
     clients: list[PusherSocket] = []
-    for _ in range(10):
-        batch = await sockets(server, 6)
+    for _ in range(20):
+        await asyncio.sleep(0.2)  # the second worker may still be starting
+        batch = await sockets(server, 4)
         clients += batch
         for client in batch:
             await client.send({"event": "pusher:ping", "data": {}})
