@@ -1,0 +1,100 @@
+"""Open files and ports, JSON logs, and the drain's spread, without a server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+
+from revurb.api.routes import HttpApi
+from revurb.apps import App
+from revurb.channels.registry import Registry
+from revurb.config import Settings
+from revurb.limits import capacity, local_ports, raise_open_files
+from revurb.log_format import JsonFormatter
+from revurb.scaling.memory import MemoryBackend
+from revurb.server.drain import BATCH_SECONDS, Drain, Phase
+from revurb.wire.connection import Connection
+
+APP = App(id="1", key="k", secret="s")
+
+
+class Recorded(Connection):
+    """A socket that notes what it was sent and when it was closed."""
+
+    def __init__(self) -> None:
+        super().__init__(APP)
+        self.frames: list[str] = []
+        self.closed_at: float | None = None
+
+    def send(self, frame: str) -> None:
+        self.frames.append(frame)
+
+    def close(self, code: int, reason: str = "") -> None:
+        self.close_code = code
+        self.closed_at = time.monotonic()
+
+
+def test_local_ports(tmp_path: Path) -> None:
+    path = tmp_path / "range"
+    path.write_text("32768\t60999\n")
+    assert local_ports(path) == 28232
+    assert local_ports(tmp_path / "missing") is None
+    path.write_text("garbage")
+    assert local_ports(path) is None
+
+
+def test_open_files_are_raised_to_the_hard_limit() -> None:
+    import resource
+
+    soft = raise_open_files()
+    assert (
+        soft == resource.getrlimit(resource.RLIMIT_NOFILE)[0] == resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    )
+    assert capacity(100) == 36 and capacity(10) == 0
+
+
+def test_json_log_lines() -> None:
+    record = logging.LogRecord(
+        "revurb.connection", logging.WARNING, __file__, 1, "closing %s", ("1.2",), None
+    )
+    record.socket_id, record.app = "1.2", "1001"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["level"] == "WARNING" and line["logger"] == "revurb.connection"
+    assert line["message"] == "closing 1.2" and line["socket_id"] == "1.2" and line["app"] == "1001"
+    assert line["time"].endswith("+00:00") and isinstance(line["pid"], int)
+    plain = logging.LogRecord("revurb", logging.INFO, __file__, 1, "hello", None, None)
+    assert set(json.loads(JsonFormatter().format(plain))) == {"time", "level", "logger", "message", "pid"}
+
+
+async def test_drain_spreads_the_goodbyes_over_the_window_and_refuses_new_work() -> None:
+    settings = Settings(drain_window=0.5, grace_period=3.0)
+    backend = MemoryBackend()
+    registry = Registry(backend)
+    api = HttpApi(settings, None, registry)  # type: ignore[arg-type]
+    drain = Drain(settings, registry, backend, api)
+    manager = registry.manager(APP)
+    sockets = [Recorded() for _ in range(20)]
+    for socket in sockets:
+        await manager.add(socket)
+    drain.started()
+    assert drain.ready and not drain.refusing
+
+    began = time.monotonic()
+    task = asyncio.create_task(drain.run())
+    await asyncio.sleep(0)
+    assert drain.phase is Phase.DRAINING and api.refusing and not drain.ready
+    await asyncio.sleep(0.7)
+    for socket in sockets:
+        assert socket.frames == [
+            '{"event":"pusher:error","data":"{\\"code\\":4200,\\"message\\":\\"Server is shutting down\\"}"}'
+        ]
+        assert socket.close_code == 4200
+        await manager.remove(socket)  # the peer answered the close
+    await task
+    assert drain.phase is Phase.STOPPED
+    times = sorted(s.closed_at or 0 for s in sockets)
+    assert times[0] - began < BATCH_SECONDS
+    assert times[-1] - began >= 0.5 - 2 * BATCH_SECONDS
