@@ -90,6 +90,8 @@ class Server(uvicorn.Server):
         # Readiness turns false in the signal handler itself, not at uvicorn's next tick.
         self.revurb.drain.refuse()
         super().handle_exit(sig, frame)
+        if self.force_exit:  # a second Ctrl-C: no more waiting
+            self.revurb.drain.hurry()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         drain = self.revurb.drain
@@ -197,9 +199,28 @@ def serve(settings: Settings) -> None:
             typer.echo(banner(settings))
             uvicorn.run("revurb.asgi:app", workers=settings.workers, **options)
         return
+    _check_metrics_port(settings)
     app = create_app(settings)
     typer.echo(banner(settings))
     Server(uvicorn.Config(app, **options), app).run()
+
+
+def _check_metrics_port(settings: Settings) -> None:
+    """A metrics port already taken is one clear message before start, not a failed lifespan."""
+    metrics = settings.metrics
+    if not metrics.enabled or metrics.on_main_port:
+        return
+    host = metrics.host or settings.host
+    try:
+        with socket.create_server((host, metrics.port)):
+            pass
+    except OSError as error:
+        raise _port_taken(host, metrics.port, error) from None
+
+
+def _port_taken(host: str, port: int, error: OSError) -> ConfigError:
+    where = "servers.reverb.metrics.port (REVURB_METRICS_PORT)"
+    return ConfigError(f"{where}: cannot listen on {host}:{port}: {error}")
 
 
 @contextlib.contextmanager
@@ -227,10 +248,7 @@ def _worker_metrics(settings: Settings) -> Iterator[Settings]:
             try:
                 thread.start()
             except OSError as error:
-                raise ConfigError(
-                    f"servers.reverb.metrics.port (REVURB_METRICS_PORT): cannot listen on "
-                    f"{host}:{metrics.port}: {error}"
-                ) from None
+                raise _port_taken(host, metrics.port, error) from None
         yield replace(settings, metrics=replace(metrics, directory=directory))
     finally:
         if thread is not None:

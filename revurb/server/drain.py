@@ -52,6 +52,8 @@ class Drain:
         self.api = api
         self.phase = Phase.STARTING
         self.began_at: float | None = None
+        #: Set by a second Ctrl-C: close what is left at once and stop waiting.
+        self.hurried = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -79,6 +81,9 @@ class Drain:
             self.began_at = time.monotonic()
             self.api.refusing = True
 
+    def hurry(self) -> None:
+        self.hurried = True
+
     async def run(self) -> None:
         """Drain once; a second caller (uvicorn's shutdown, then the lifespan) waits for the first."""
         if self._task is None:
@@ -88,7 +93,7 @@ class Drain:
 
     async def _drain(self) -> None:
         sockets = self.open_sockets()
-        logger.warning(
+        logger.info(
             "draining: %d sockets told to reconnect over %g s, exit within %g s",
             len(sockets),
             self.settings.drain_window,
@@ -117,7 +122,7 @@ class Drain:
         size = max(1, math.ceil(len(pending) / steps))
         goodbye = frames.error(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
         for start in range(0, len(pending), size):
-            if start:
+            if start and not self.hurried:
                 await asyncio.sleep(BATCH_SECONDS)
             for connection in pending[start : start + size]:
                 if not connection.closed:
@@ -132,5 +137,5 @@ class Drain:
     async def _wait_gone(self) -> None:
         """Until every socket has closed, or the time left is only what the exit itself needs."""
         loop_deadline = self.deadline() - EXIT_MARGIN_SECONDS
-        while self.open_sockets() and time.monotonic() < loop_deadline:
+        while self.open_sockets() and time.monotonic() < loop_deadline and not self.hurried:
             await asyncio.sleep(POLL_SECONDS)
