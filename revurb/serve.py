@@ -70,10 +70,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 class Server(uvicorn.Server):
     """uvicorn's server, which drains Revurb first when it shuts down (see `server/drain.py`).
 
-    uvicorn would close WebSockets (`SERVICE_RESTART`) and refuse nothing before the app's lifespan hears of the
-    shutdown; the drain answers readiness 503, refuses new handshakes and API requests, releases the
-    cluster share and says `RECONNECT_NOW` to every socket, spread over the drain window, all within the grace
-    period. What is left of it bounds uvicorn's own wait for connections and tasks.
+    uvicorn would close WebSockets (`SERVICE_RESTART`) and refuse nothing before the app's lifespan
+    hears of the shutdown; the drain answers readiness 503, refuses new handshakes and API requests,
+    releases the cluster share and tells every socket `RECONNECT_NOW`, spread over the drain window,
+    all within the grace period. What is left of it bounds uvicorn's own wait.
     """
 
     def __init__(self, config: uvicorn.Config, app: Revurb) -> None:

@@ -16,6 +16,7 @@ import math
 import time
 
 from revurb.api.routes import HttpApi
+from revurb.apps import App
 from revurb.channels.registry import Registry
 from revurb.config import Settings
 from revurb.scaling.base import Backend
@@ -112,7 +113,7 @@ class Drain:
         else:
             logger.info("drained: every socket closed in %.2f s", time.monotonic() - (self.began_at or 0.0))
 
-    def open_sockets(self) -> list[Connection]:
+    def open_sockets(self) -> list[Connection[App]]:
         return [c for manager in self.registry.managers.values() for c in manager.connections.values()]
 
     async def _close_spread(self) -> None:
