@@ -56,6 +56,8 @@ class Drain:
         #: Set by a second Ctrl-C: close what is left at once and stop waiting.
         self.hurried = False
         self._task: asyncio.Task[None] | None = None
+        self._told: set[str] = set()
+        self._goodbye = frames.error(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
 
     @property
     def ready(self) -> bool:
@@ -121,22 +123,24 @@ class Drain:
         pending = self.open_sockets()
         steps = max(1, math.floor(self.settings.drain_window / BATCH_SECONDS))
         size = max(1, math.ceil(len(pending) / steps))
-        goodbye = frames.error(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
         for start in range(0, len(pending), size):
             if start and not self.hurried:
                 await asyncio.sleep(BATCH_SECONDS)
             for connection in pending[start : start + size]:
-                if not connection.closed:
-                    connection.send(goodbye)
-                    connection.close(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
-        # A socket admitted while the first batches went out (its handshake was under way) is told too.
-        for connection in self.open_sockets():
-            if connection not in pending and not connection.closed:
-                connection.send(goodbye)
-                connection.close(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
+                self._tell(connection)
+
+    def _tell(self, connection: Connection[App]) -> None:
+        self._told.add(connection.socket_id)
+        if not connection.closed:
+            connection.send(self._goodbye)
+            connection.close(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
 
     async def _wait_gone(self) -> None:
         """Until every socket has closed, or the time left is only what the exit itself needs."""
         loop_deadline = self.deadline() - EXIT_MARGIN_SECONDS
-        while self.open_sockets() and time.monotonic() < loop_deadline and not self.hurried:
+        while (left := self.open_sockets()) and time.monotonic() < loop_deadline and not self.hurried:
+            # A socket whose admission was under way when the drain began is told too.
+            for connection in left:
+                if connection.socket_id not in self._told:
+                    self._tell(connection)
             await asyncio.sleep(POLL_SECONDS)
