@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 MIN_WS_MAX_SIZE = 1_048_576
 #: Of the grace period, what uvicorn's own shutdown leaves for the lifespan's end.
 _LIFESPAN_SECONDS = 0.5
+#: uvicorn's own wait for connections and tasks, in a worker whose drain has already run.
+_AFTER_DRAIN_SECONDS = 1
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -188,8 +190,9 @@ def serve(settings: Settings) -> None:
         "ssl_certfile": settings.tls.cert,
         "ssl_keyfile": settings.tls.key,
         "ssl_keyfile_password": settings.tls.passphrase,
-        # Workers run uvicorn's own server, which drains from the lifespan: bound its wait.
-        "timeout_graceful_shutdown": int(settings.grace_period),
+        # Workers run uvicorn's own server, told of a signal once the drain is done: what is still
+        # open then gets a moment, not another grace period.
+        "timeout_graceful_shutdown": _AFTER_DRAIN_SECONDS,
     }
     if settings.workers > 1:
         with _worker_metrics(settings) as settings:

@@ -79,8 +79,12 @@ def create_app(
     apps: Sequence[App] | None = None,
     provider: AppProvider | None = None,
     backend: Backend | None = None,
+    drain_on_signals: bool = False,
 ) -> Revurb:
-    """Build the app. Apps come from `provider`, else `apps`, else `settings.apps`."""
+    """Build the app. Apps come from `provider`, else `apps`, else `settings.apps`.
+
+    `drain_on_signals` starts the drain from SIGTERM / SIGINT (for servers other than `revurb start`'s).
+    """
     settings = settings or Settings()
     if provider is None:
         provider = (
@@ -114,10 +118,13 @@ def create_app(
         parts = _metrics_parts(revurb)
         for part in parts:
             await part.start()
+        undo_signals = _drain_on_signals(drain) if drain_on_signals else None
         drain.started()
         try:
             yield
         finally:
+            if undo_signals is not None:
+                undo_signals()
             # Under `revurb start` the drain has run before uvicorn closed anything; elsewhere
             # (plain uvicorn, a host app) it runs now. It stops the backend.
             await drain.run()
@@ -150,6 +157,12 @@ def backend_for(settings: Settings) -> Backend:
         raise ConfigError(f"scaling is enabled but the Redis backend cannot be loaded: {error}") from error
     factory: Callable[[Settings], Backend] = redis_scaling.backend_from_settings
     return factory(settings)
+
+
+def _drain_on_signals(drain: Drain) -> Callable[[], None]:
+    from revurb.server.drain_signals import drain_on_signals
+
+    return drain_on_signals(drain)
 
 
 def _metrics_parts(app: Revurb) -> list[Part]:

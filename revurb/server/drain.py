@@ -83,16 +83,21 @@ class Drain:
             self.phase = Phase.DRAINING
             self.began_at = time.monotonic()
             self.api.refusing = True
+            self.registry.draining = True
 
     def hurry(self) -> None:
         self.hurried = True
 
-    async def run(self) -> None:
-        """Drain once; a second caller (uvicorn's shutdown, then the lifespan) waits for the first."""
+    def start(self) -> asyncio.Task[None]:
+        """Begin the drain if it has not begun; the task that runs it."""
         if self._task is None:
             self.refuse()
             self._task = asyncio.create_task(self._drain())
-        await asyncio.shield(self._task)
+        return self._task
+
+    async def run(self) -> None:
+        """Drain once; a second caller (uvicorn's shutdown, then the lifespan) waits for the first."""
+        await asyncio.shield(self.start())
 
     async def _drain(self) -> None:
         sockets = self.open_sockets()

@@ -86,6 +86,8 @@ class FastConnection(Connection[App]):
         self._enqueue(data)
 
     def on_shutdown(self) -> None:
+        if self._dispatcher.registry.draining:
+            return  # the drain tells this socket, in its batch
         self._dispatcher.fail(self, _SHUTTING_DOWN)
 
     def on_disconnect(self) -> None:

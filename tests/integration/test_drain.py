@@ -15,7 +15,7 @@ import websockets
 
 from tests.support.api_client import call
 from tests.support.pusher_socket import PusherSocket, dumps, unique
-from tests.support.servers import RunningServer, free_port
+from tests.support.servers import RedisServer, RunningServer, free_port
 
 SOCKETS = 40
 WINDOW, GRACE = 1.0, 6.0
@@ -105,3 +105,34 @@ async def test_a_drain_with_silent_clients_still_exits_within_the_grace_period(
     assert time.monotonic() - began < 3.0 + 0.5
     for writer in writers:
         writer.close()
+
+
+@pytest.mark.redis
+async def test_workers_drain_from_the_signal_spread_over_the_window(
+    start_server: Callable[..., RunningServer], redis_server: RedisServer
+) -> None:
+    """`--workers 2`: each worker runs uvicorn's own server; SIGTERM to the supervisor still drains
+    every worker with `RECONNECT_NOW` spread over the window (not uvicorn's 1012 all at once)."""
+    window = 1.5
+    server = start_server(
+        {
+            "REVERB_SCALING_ENABLED": "true",
+            "REVERB_SCALING_CHANNEL": f"drain-workers-{free_port()}",
+            "REDIS_URL": redis_server.url,
+            "REVURB_DRAIN_WINDOW": str(window),
+            "REVURB_GRACE_PERIOD": str(GRACE),
+        },
+        ["--workers", "2"],
+    )
+    clients = [await PusherSocket.connect(server.ws_url(), server.key, server.secret) for _ in range(SOCKETS)]
+    began = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    closed_at = []
+    for client in clients:
+        assert await client.recv(timeout=GRACE) == GOODBYE
+        assert await client.closed_with(timeout=GRACE) == (4200, "Server is shutting down")
+        closed_at.append(time.monotonic())
+        await client.close()
+    assert max(closed_at) - began >= window / 2
+    await asyncio.to_thread(server.process.wait, GRACE)
+    assert time.monotonic() - began < GRACE
