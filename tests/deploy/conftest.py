@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import pytest
 import pytest_asyncio
 
-from tests.clients.node import Message, NodeDriver, NodeUnavailable
-from tests.support.servers import in_ci
+from tests.clients.fixtures import started
+from tests.clients.node import Message, NodeDriver
 
 #: Key added to each report: the event loop's time when it reached pytest.
 ARRIVED = "_arrived"
@@ -25,14 +24,6 @@ class TimedDriver(NodeDriver):
 
 @pytest_asyncio.fixture
 async def timed_driver() -> AsyncIterator[TimedDriver]:
-    driver = TimedDriver()
-    try:
-        await driver.start()
-    except NodeUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"real-client tests cannot run: {exc}")
-        pytest.skip(f"real-client tests need Node: {exc}")
-    try:
+    async for driver in started(TimedDriver()):
+        assert isinstance(driver, TimedDriver)
         yield driver
-    finally:
-        await driver.close()
