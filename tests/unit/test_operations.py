@@ -21,7 +21,7 @@ from revurb.wire.connection import Connection
 APP = App(id="1", key="k", secret="s")
 
 
-class Recorded(Connection):
+class Recorded(Connection[App]):
     """A socket that notes what it was sent and when it was closed."""
 
     def __init__(self) -> None:
