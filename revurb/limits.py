@@ -42,10 +42,10 @@ def raise_open_files() -> int | None:
     return soft
 
 
-def local_ports(path: Path = PORT_RANGE_FILE) -> int | None:
+def local_ports(path: Path | None = None) -> int | None:
     """How many local ports the kernel hands out (`net.ipv4.ip_local_port_range`), if it says."""
     try:
-        low, high = (int(part) for part in path.read_text().split())
+        low, high = (int(part) for part in (path or PORT_RANGE_FILE).read_text().split())
     except (OSError, ValueError):
         return None
     return high - low + 1
@@ -64,7 +64,7 @@ def check_limits(workers: int = 1) -> None:
         if connections < LOW_CAPACITY:
             logger.warning(
                 "room for only about %d connections (open files limit %d); raise the hard limit: "
-                "`ulimit -n 100000` in the shell that starts it, LimitNOFILE= (systemd), minfds= "
+                "`ulimit -n 65536` in the shell that starts it, LimitNOFILE= (systemd), minfds= "
                 "(Supervisor), --ulimit nofile= (Docker); see docs/deploy.md",
                 connections,
                 open_files,

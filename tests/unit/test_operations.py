@@ -8,6 +8,8 @@ import logging
 import time
 from pathlib import Path
 
+import pytest
+
 from revurb.api.routes import HttpApi
 from revurb.apps import App
 from revurb.channels.registry import Registry
@@ -98,3 +100,72 @@ async def test_drain_spreads_the_goodbyes_over_the_window_and_refuses_new_work()
     times = sorted(s.closed_at or 0 for s in sockets)
     assert times[0] - began < BATCH_SECONDS
     assert times[-1] - began >= 0.5 - 2 * BATCH_SECONDS
+
+
+class FakeLimits:
+    """`resource` with a settable open-files limit (and a refusal to raise it, when asked)."""
+
+    RLIMIT_NOFILE = 7
+    RLIM_INFINITY = -1
+
+    def __init__(self, soft: int, hard: int, refuse: bool = False) -> None:
+        self.limits = (soft, hard)
+        self.refuse = refuse
+
+    def getrlimit(self, which: int) -> tuple[int, int]:
+        return self.limits
+
+    def setrlimit(self, which: int, limits: tuple[int, int]) -> None:
+        if self.refuse:
+            raise ValueError("not allowed")
+        self.limits = limits
+
+
+def test_low_limits_are_raised_and_warned_about_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    from revurb import limits
+
+    fake = FakeLimits(1024, 4096)
+    monkeypatch.setattr(limits, "resource", fake)
+    narrow = tmp_path / "range"
+    narrow.write_text("60000 61000\n")
+    monkeypatch.setattr(limits, "PORT_RANGE_FILE", narrow)
+    with caplog.at_level(logging.INFO, logger="revurb.limits"):
+        limits.check_limits(workers=2)
+    assert fake.limits == (4096, 4096)
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0] == "open files limit 4096: room for about 8064 connections"
+    assert messages[1].startswith("room for only about 8064 connections (open files limit 4096); raise")
+    assert "LimitNOFILE=" in messages[1] and "minfds=" in messages[1]
+    assert messages[2].startswith("only 1001 local ports (net.ipv4.ip_local_port_range)")
+
+
+def test_a_refused_raise_keeps_the_soft_limit(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from revurb import limits
+
+    monkeypatch.setattr(limits, "resource", FakeLimits(1024, FakeLimits.RLIM_INFINITY, refuse=True))
+    with caplog.at_level(logging.WARNING, logger="revurb.limits"):
+        assert limits.raise_open_files() == 1024
+    assert caplog.records[0].getMessage().startswith("cannot raise the open files limit from 1024 to 1048576")
+
+
+def test_worker_snapshot_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import os
+
+    from revurb.server.metrics_files import read_snapshots, write_snapshot
+    from tests.unit.test_metrics import app_snapshot, snapshot
+
+    live = snapshot(os.getpid(), {"a": app_snapshot(connections=2)})
+    dead = snapshot(2**22 + 12345, {"a": app_snapshot(connections=5)})  # above pid_max: never alive
+    write_snapshot(str(tmp_path), live)
+    write_snapshot(str(tmp_path), dead)
+    (tmp_path / "9.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="revurb.server.metrics"):
+        every, alive = read_snapshots(str(tmp_path))
+    assert sorted(s["pid"] for s in every) == sorted([live["pid"], dead["pid"]])
+    assert [s["pid"] for s in alive] == [live["pid"]]
+    assert "skipping the metrics file" in caplog.records[0].getMessage()
+    assert read_snapshots(str(tmp_path), skip_pid=os.getpid())[0] == [dead]
