@@ -30,7 +30,7 @@ from revurb.log_format import TEXT_FORMAT
 if TYPE_CHECKING:
     from revurb.server.app import Revurb
 
-#: The largest frame uvicorn parses at all; each app's own `max_message_size` is checked after.
+#: The message limit at the frame header when the apps come from a provider (not known ahead).
 MIN_WS_MAX_SIZE = 1_048_576
 #: Of the grace period, what uvicorn's own shutdown leaves for the lifespan's end.
 _LIFESPAN_SECONDS = 0.5
@@ -45,12 +45,12 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     protocol; without it, or with permessage-deflate on, uvicorn's own WebSocket implementation
     (`websockets`, sans-I/O) serves the sockets through plain ASGI.
     """
-    largest = max((app.max_message_size for app in settings.apps), default=0)
     deflate = settings.per_message_deflate
     options: dict[str, Any] = {
         "loop": "uvloop",
         "http": "httptools",
-        "ws_max_size": max(MIN_WS_MAX_SIZE, largest),
+        "ws_max_size": ws_max_size(settings),
+        "timeout_keep_alive": settings.limits.keep_alive_timeout,
         "ws_per_message_deflate": deflate,
         "ws_ping_interval": None,
         "ws_ping_timeout": None,
@@ -67,6 +67,19 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         if not deflate:
             options["ws"] = WebSocketProtocol
     return options
+
+
+def ws_max_size(settings: Settings) -> int:
+    """The largest message any socket may send, checked by uvicorn or the transport at frame headers.
+
+    With the apps listed in the configuration that is the largest app's `max_message_size` (each
+    socket's own app limit is applied once it is admitted); apps from a provider are not known
+    ahead, so then `MIN_WS_MAX_SIZE`.
+    """
+    largest = max((app.max_message_size for app in settings.apps), default=0)
+    if settings.app_provider is not None or not largest:
+        return max(MIN_WS_MAX_SIZE, largest)
+    return largest
 
 
 class Server(uvicorn.Server):

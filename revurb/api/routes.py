@@ -140,7 +140,9 @@ class HttpApi:
             try:
                 body = await self._read_body(scope, receive)
             except ApiError as error:
-                await respond(send, json_response(error.status, {"error": error.message}, error.headers))
+                # The body is refused unread: close, or the server would read it all to find the next request.
+                headers = {**error.headers, "Connection": "close"}
+                await respond(send, json_response(error.status, {"error": error.message}, headers))
                 return
         response = await self.answer(
             method, self.local_path(scope), scope["path"], scope.get("query_string", b""), body, matched
@@ -169,9 +171,8 @@ class HttpApi:
             # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
             if method != allowed:
                 raise method_not_allowed(method, allowed)
-            limit = self.settings.max_request_size
-            if len(body) > limit:
-                raise too_large(f"The request body is larger than {limit} bytes")
+            if len(body) > self.settings.max_request_size:
+                raise self.body_too_large()
             query = parse_query(query_string)
             request = ApiRequest(method, path_params, query, body)
             app = await self._find_app(request)
@@ -181,25 +182,29 @@ class HttpApi:
             return json_response(error.status, {"error": error.message}, error.headers)
         return ApiResponse(200, frames.dumps_bytes(result))
 
+    def body_too_large(self) -> ApiError:
+        """The refusal of a request body over `max_request_size` (413)."""
+        return too_large(f"The request body is larger than {self.settings.max_request_size} bytes")
+
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.settings.max_request_size
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if value.isdigit() and int(value) > limit:
-                    raise too_large(f"The request body is larger than {limit} bytes")
+                    raise self.body_too_large()
                 break
         message = await receive()
         body = message.get("body", b"")
         if not message.get("more_body", False):
             if len(body) > limit:
-                raise too_large(f"The request body is larger than {limit} bytes")
+                raise self.body_too_large()
             return bytes(body)
         chunks = bytearray(body)
         while message.get("more_body", False):
             message = await receive()
             chunks += message.get("body", b"")
             if len(chunks) > limit:
-                raise too_large(f"The request body is larger than {limit} bytes")
+                raise self.body_too_large()
         return bytes(chunks)
 
     async def _find_app(self, request: ApiRequest) -> App:

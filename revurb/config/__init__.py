@@ -20,6 +20,7 @@ from revurb.config.load import (
 )
 from revurb.config.settings import (
     ConfigError,
+    LimitSettings,
     MetricsSettings,
     ScalingSettings,
     Settings,
@@ -32,6 +33,7 @@ __all__ = [
     "ENV_PATHS",
     "HANDOFF_VARIABLE",
     "LOCAL_CONFIG",
+    "LimitSettings",
     "App",
     "AppProvider",
     "ConfigAppProvider",

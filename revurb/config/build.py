@@ -11,13 +11,14 @@ from revurb.config.reader import Reader, as_name, as_path, as_port, as_positive
 from revurb.config.settings import (
     LOG_FORMATS,
     ConfigError,
+    LimitSettings,
     LogFormat,
     MetricsSettings,
     ScalingSettings,
     Settings,
     TLSSettings,
 )
-from revurb.config.sources import METRICS, REDIS, SCALING, SERVER, TLS, Layer, dotted
+from revurb.config.sources import LIMITS, METRICS, REDIS, SCALING, SERVER, TLS, Layer, dotted
 
 
 def build_settings(layer: Layer) -> Settings:
@@ -79,6 +80,7 @@ def build_settings(layer: Layer) -> Settings:
         grace_period=read.get((*SERVER, "grace_period"), v.as_float, defaults.grace_period),
         log_format=read.get((*SERVER, "log_format"), _log_format, defaults.log_format),
         metrics=_metrics(read),
+        limits=_limits(read),
     )
     read.check_unknown()
     if settings.drain_window >= settings.grace_period:
@@ -118,6 +120,18 @@ def _metrics(read: Reader) -> MetricsSettings:
             "set REVURB_METRICS_TOKEN (servers.reverb.metrics.token)"
         )
     return metrics
+
+
+def _limits(read: Reader) -> LimitSettings:
+    defaults = LimitSettings()
+    return LimitSettings(
+        request_head_timeout=read.get(
+            (*LIMITS, "request_head_timeout"), v.as_float, defaults.request_head_timeout
+        ),
+        keep_alive_timeout=read.get((*LIMITS, "keep_alive_timeout"), v.as_float, defaults.keep_alive_timeout),
+        max_headers=read.get((*LIMITS, "max_headers"), as_positive, defaults.max_headers),
+        max_connections_per_ip=read.get((*LIMITS, "max_connections_per_ip"), v.as_optional_int, None),
+    )
 
 
 def _tls(read: Reader) -> TLSSettings:

@@ -76,6 +76,21 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """What Revurb refuses at its own edge, and how long it waits (docs/security.md)."""
+
+    #: Seconds a connection may take to send a whole request head, a WebSocket handshake included
+    #: (nginx's `client_header_timeout` is 60); then 408, or a silent close if nothing came.
+    request_head_timeout: float = 20.0
+    #: Seconds an HTTP keep-alive connection may sit idle between requests (uvicorn's default).
+    keep_alive_timeout: float = 5.0
+    #: Header lines per request head; more is answered 431.
+    max_headers: int = 100
+    #: Open WebSocket connections from one client address, per server process; None: no cap.
+    max_connections_per_ip: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the server needs, resolved from config files, environment and defaults."""
 
@@ -119,6 +134,7 @@ class Settings:
     #: `text` (for people) or `json` (one object a line, for log shippers).
     log_format: LogFormat = "text"
     metrics: MetricsSettings = MetricsSettings()
+    limits: LimitSettings = LimitSettings()
 
 
 def normalise_path(path: str) -> str:

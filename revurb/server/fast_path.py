@@ -18,7 +18,7 @@ from revurb.scaling.memory import MemoryBackend
 from revurb.server.admission import admit
 from revurb.server.fast_connection import FastConnection
 from revurb.transport.codec import encode_text
-from revurb.transport.hook import FrameHandler, HttpAnswer, HttpRoute, Scope, WebSocketRoute
+from revurb.transport.hook import FrameHandler, HttpAnswer, HttpRoute, Limits, Scope, WebSocketRoute
 from revurb.transport.websocket import WebSocketProtocol
 from revurb.wire import frames
 from revurb.wire.errors import PusherError
@@ -29,7 +29,7 @@ JSON = b"application/json"
 class RevurbFastPath:
     """Implements `revurb.transport.hook.FastPath` for one Revurb app."""
 
-    __slots__ = ("eager", "_settings", "_provider", "_dispatcher", "_api", "_socket_prefix")
+    __slots__ = ("eager", "limits", "_settings", "_provider", "_dispatcher", "_api", "_socket_prefix")
 
     def __init__(
         self,
@@ -47,6 +47,14 @@ class RevurbFastPath:
         self._dispatcher = dispatcher
         self._api = api
         self._socket_prefix = settings.path + "/app/"
+        refused = api.body_too_large()
+        self.limits = Limits(
+            head_timeout=settings.limits.request_head_timeout,
+            max_headers=settings.limits.max_headers,
+            # No route of Revurb's takes a body larger than the API's.
+            max_body_size=settings.max_request_size,
+            body_too_large=HttpAnswer(refused.status, JSON, frames.dumps_bytes({"error": refused.message})),
+        )
 
     # HTTP
 
@@ -85,6 +93,8 @@ class RevurbFastPath:
             socket.write(encode_text(frames.error(admitted.code, admitted.message)))
             socket.close(admitted.code, admitted.message)
             return None
+        # From now on a message over the app's limit is refused at its first frame header (1009).
+        socket.limit_message_size(admitted.max_message_size)
         connection = FastConnection(admitted, socket, self._dispatcher, self._settings.max_pending_output)
         if not await self._dispatcher.open(connection):
             return None

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import http
+from typing import Any
 
-from revurb.transport.hook import HttpAnswer, Scope
+import pytest
+
+from revurb.transport.hook import HttpAnswer, Limits, Scope
 from revurb.transport.http import HIGH_WATER
 from revurb.transport.websocket import State, WebSocketProtocol
 from tests.support.fake_apps import EchoApp, FakeFastPath, HookedApp, Receive, Send, SocketApp, respond
@@ -471,3 +475,216 @@ async def test_an_eager_asgi_app_that_never_suspends_sends_head_and_body_in_one_
 
     assert opened.transport.writes == [ok(b"POST /plain abc")]
     assert app.calls == 1
+
+
+# Hostile input (issue 13): header count, handshakes, early 413, head and keep-alive timeouts
+
+
+def refused(status: bytes, message: bytes, *headers: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 "
+        + status
+        + b"\r\n"
+        + b"".join(header + b"\r\n" for header in headers)
+        + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+        % len(message)
+        + message
+    )
+
+
+TOO_LARGE = refused(b"431 Request Header Fields Too Large", b"Request header too large.")
+TOO_BIG_JSON = b'{"error":"too big"}'
+BODY_TOO_LARGE = (
+    b"HTTP/1.1 413 %s\r\nx-why: size\r\ncontent-type: application/json\r\n"
+    b"content-length: 19\r\nconnection: close\r\n\r\n%s"
+    % (http.HTTPStatus(413).phrase.encode(), TOO_BIG_JSON)
+)
+
+
+def limited_app(**limits: Any) -> HookedApp:
+    answer = HttpAnswer(413, b"application/json", TOO_BIG_JSON, [(b"x-why", b"size")])
+    return HookedApp(FakeFastPath(limits=Limits(body_too_large=answer, **limits)), GatedApp())
+
+
+@pytest.mark.parametrize(("count", "refused_431"), [(100, False), (101, True)])
+async def test_more_headers_than_the_limit_are_refused_with_431(
+    clock: ClockLoop, count: int, refused_431: bool
+) -> None:
+    opened = open_http(EchoApp(), clock)
+    # `host` is one of them: 99 or 100 more make 100 or 101.
+    opened.feed(http_request(headers=[(f"x-h{index}", "v") for index in range(count - 1)]))
+    await settle()
+
+    assert (opened.transport.data == TOO_LARGE) is refused_431
+    assert opened.transport.closed is refused_431
+
+
+async def test_the_header_count_limit_comes_from_the_hook(clock: ClockLoop) -> None:
+    opened = open_http(limited_app(max_headers=3), clock)
+    opened.feed(http_request(headers=[("a", "1"), ("b", "2"), ("c", "3")]))
+
+    assert opened.transport.data == TOO_LARGE
+
+
+UPGRADE_REFUSALS = [
+    (
+        upgrade_request(ws_version="12"),
+        refused(b"426 Upgrade Required", b"Unsupported WebSocket version.", b"sec-websocket-version: 13"),
+    ),
+    (
+        upgrade_request(method="POST"),
+        refused(b"400 Bad Request", b"A WebSocket handshake must be a GET request."),
+    ),
+    (upgrade_request(version="1.0"), refused(b"400 Bad Request", b"A WebSocket handshake needs HTTP/1.1.")),
+    (upgrade_request(key=None), refused(b"400 Bad Request", b"Missing or invalid Sec-WebSocket-Key.")),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_head", "answer"), UPGRADE_REFUSALS, ids=["v12", "post", "http10", "no-key"]
+)
+async def test_an_upgrade_the_rfc_does_not_allow_is_refused_before_the_hand_over(
+    clock: ClockLoop, request_head: bytes, answer: bytes
+) -> None:
+    app = SocketApp()
+    opened = open_http(app, clock)
+    opened.feed(request_head)
+    await settle()
+
+    assert opened.transport.data == answer
+    assert opened.transport.closed
+    assert opened.transport.protocol is opened.protocol
+    assert app.scope is None
+
+
+async def test_a_declared_body_over_the_limit_is_refused_before_it_arrives(clock: ClockLoop) -> None:
+    app = limited_app(max_body_size=100)
+    opened = open_http(app, clock)
+
+    opened.feed(b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-length: 52428800\r\n\r\n")
+
+    assert opened.transport.data == BODY_TOO_LARGE
+    assert opened.transport.closed
+    opened.feed(b"x" * 1000)  # the client sends the body anyway: nothing is read any more
+    await settle()
+    assert app.calls == 0
+
+
+async def test_a_body_at_the_limit_is_served(clock: ClockLoop) -> None:
+    opened = open_http(limited_app(max_body_size=100), clock)
+    opened.feed(http_request("POST", "/events", b"x" * 100))
+    await settle()
+
+    assert opened.transport.data == ok(b"POST /events " + b"x" * 100)
+
+
+async def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(clock: ClockLoop) -> None:
+    app = limited_app(max_body_size=100)
+    opened = open_http(app, clock)
+
+    opened.feed(b"POST /events HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
+    opened.feed(b"50\r\n" + b"x" * 80 + b"\r\n")
+    assert opened.transport.data == b""
+    opened.feed(b"50\r\n" + b"x" * 80 + b"\r\n")
+
+    assert opened.transport.data == BODY_TOO_LARGE
+    assert opened.transport.closed
+    await settle()
+    assert app.calls == 0
+
+
+async def test_without_a_hook_a_large_declared_body_is_read(clock: ClockLoop) -> None:
+    app = EchoApp()
+    opened = open_http(app, clock)
+    opened.feed(http_request("POST", "/", b"x" * 100_000))
+    await settle()
+
+    assert app.bodies == [b"x" * 100_000]
+
+
+async def test_a_refusal_waits_for_the_answers_to_the_requests_before_it(clock: ClockLoop) -> None:
+    gated = GatedApp()
+    opened = open_http(HookedApp(FakeFastPath(limits=Limits(max_body_size=10)), gated), clock)
+
+    opened.feed(http_request("GET", "/slow") + b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 11\r\n\r\n")
+    await settle()
+    assert opened.transport.data == b""
+    assert opened.transport.reading_paused
+    gated.gate.set()
+    await settle()
+
+    assert opened.transport.data == ok(b"GET /slow ") + (
+        b"HTTP/1.1 413 %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: 23\r\nconnection: close\r\n\r\nRequest body too large."
+        % http.HTTPStatus(413).phrase.encode()
+    )
+    assert opened.transport.closed
+
+
+async def test_a_connection_that_sends_nothing_is_closed_silently_after_the_head_timeout(
+    clock: ClockLoop,
+) -> None:
+    opened = open_http(EchoApp(), clock)
+    assert clock.pending_timers() == [20.0]
+
+    clock.advance(19.9)
+    assert not opened.transport.closed
+    clock.advance(0.1)
+
+    assert opened.transport.closed
+    assert opened.transport.writes == []
+
+
+async def test_a_head_sent_too_slowly_is_answered_408(clock: ClockLoop) -> None:
+    opened = open_http(limited_app(head_timeout=3), clock)
+    head = http_request()
+
+    for index in range(3):
+        opened.feed(head[index : index + 1])
+        clock.advance(0.99)
+    assert not opened.transport.closed
+    clock.advance(0.03)
+
+    assert opened.transport.data == refused(b"408 Request Timeout", b"Request head not received in time.")
+    assert opened.transport.closed
+
+
+async def test_the_head_timeout_counts_from_the_connection_for_the_first_request(clock: ClockLoop) -> None:
+    opened = open_http(limited_app(head_timeout=3), clock)
+    clock.advance(2.5)
+    opened.feed(b"GET / HT")
+    clock.advance(0.5)
+
+    assert opened.transport.data.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+
+
+async def test_a_head_in_time_is_served_and_the_keep_alive_timer_takes_over(clock: ClockLoop) -> None:
+    opened = open_http(limited_app(head_timeout=3), clock, timeout_keep_alive=5)
+    clock.advance(2)
+    opened.feed(http_request("GET", "/"))
+    await settle()
+    assert opened.transport.data == ok(b"GET / ")
+    clock.advance(4)  # past the head timeout of the first request: it is answered, nothing happens
+    assert not opened.transport.closed
+
+    opened.feed(b"GET /next HTTP/1.1\r\n")  # a second head begins: three seconds from now
+    clock.advance(2.9)
+    assert not opened.transport.closed
+    clock.advance(0.1)
+
+    assert opened.transport.data.endswith(b"\r\n\r\nRequest head not received in time.")
+
+
+async def test_no_timer_runs_while_the_app_works_on_a_request(clock: ClockLoop) -> None:
+    app = GatedApp()
+    opened = open_http(app, clock)
+    opened.feed(http_request("GET", "/slow"))
+    await settle()
+
+    clock.advance(3600)
+    assert not opened.transport.closed
+    app.gate.set()
+    await settle()
+
+    assert opened.transport.data == ok(b"GET /slow ")
+    assert clock.pending_timers() == [5.0]
