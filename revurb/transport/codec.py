@@ -118,9 +118,10 @@ class FrameReader:
     A data message over `max_size` is refused at the header of the frame that would take it over
     (1009), whether it comes whole or in fragments, so nothing of it is buffered. `feed` parses at
     most `FRAMES_PER_FEED` frames; `more` then says that whole frames may be waiting (`feed(b"")`).
+    A violation stops the parse: the frames before it are returned and `error` says what it was.
     """
 
-    __slots__ = ("buffer", "max_size", "message_size", "more")
+    __slots__ = ("buffer", "max_size", "message_size", "more", "error")
 
     def __init__(self, max_size: int) -> None:
         self.buffer = bytearray()
@@ -128,14 +129,23 @@ class FrameReader:
         #: Payload bytes of the fragmented data message so far (0 between messages).
         self.message_size = 0
         self.more = False
+        self.error: FrameError | None = None
 
     def feed(self, data: bytes) -> list[tuple[int, bool, bytes]]:
+        """The whole frames `data` completes (in order), up to `FRAMES_PER_FEED` or a violation."""
+        frames: list[tuple[int, bool, bytes]] = []
+        try:
+            self._parse(data, frames)
+        except FrameError as error:
+            self.error = error
+        return frames
+
+    def _parse(self, data: bytes, frames: list[tuple[int, bool, bytes]]) -> None:
         # The common case, whole frames in one read, parses `data` without copying it first.
         buffer: bytes | bytearray = data
         if self.buffer:
             self.buffer += data
             buffer = self.buffer
-        frames: list[tuple[int, bool, bytes]] = []
         offset = 0
         size = len(buffer)
         self.more = False
@@ -187,4 +197,3 @@ class FrameReader:
             del self.buffer[:offset]
         else:
             self.buffer = bytearray(buffer[offset:])
-        return frames

@@ -165,6 +165,9 @@ class WebSocketProtocol(asyncio.Protocol):
         except FrameError as error:
             self._fail(error.code, error.reason)
             return
+        if reader.error is not None:  # the frames before the violation were taken first
+            self._fail(reader.error.code, reader.error.reason)
+            return
         if reader.more:
             # More frames than one feed takes: the rest waits for the next loop iteration, and
             # nothing more is read meanwhile, so one socket's burst neither holds the loop nor grows.
