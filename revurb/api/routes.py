@@ -21,6 +21,7 @@ from revurb.api.errors import (
     method_not_allowed,
     not_found,
     too_large,
+    too_many_events,
     unauthorized,
 )
 from revurb.api.tally import ApiTally
@@ -29,6 +30,7 @@ from revurb.channels.manager import ChannelManager
 from revurb.channels.names import is_valid_name
 from revurb.channels.registry import Registry
 from revurb.config import Settings
+from revurb.scaling.event_rate import EventRate, event_rate_for
 from revurb.wire import frames
 from revurb.wire.types import Receive, Scope, Send
 
@@ -92,6 +94,8 @@ class HttpApi:
         self.settings = settings
         self.provider = provider
         self.registry = registry
+        #: Events accepted per app and second (closed by the app's lifespan).
+        self.rate: EventRate = event_rate_for(settings)
         prefix = re.escape(settings.path)
         app = r"/apps/(?P<app_id>[^/]+)"
         endpoints: list[tuple[str, Handler, str]] = [
@@ -230,8 +234,18 @@ class HttpApi:
 
     # Endpoints
 
+    async def _within_rate(self, app: App, events_in: list[events.Event]) -> None:
+        """Count the events (once per channel, as Soketi does) against the app's limit, if it has one."""
+        limit = app.max_backend_events_per_sec
+        if limit is None:
+            return
+        points = sum(max(len(event.channels), 1) for event in events_in)
+        if not await self.rate.take(app.id, points, limit):
+            raise too_many_events(limit)
+
     async def trigger(self, request: ApiRequest, manager: ChannelManager) -> Any:
         event = events.parse_event(manager.app, events.parse_body(request.body))
+        await self._within_rate(manager.app, [event])
         await events.publish(manager, event)
         if not event.info:
             return {}
@@ -243,6 +257,7 @@ class HttpApi:
 
     async def trigger_batch(self, request: ApiRequest, manager: ChannelManager) -> Any:
         batch = events.parse_batch(manager.app, events.parse_body(request.body))
+        await self._within_rate(manager.app, batch)
         for event in batch:
             await events.publish(manager, event)
         if not any(event.info for event in batch):

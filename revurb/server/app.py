@@ -24,6 +24,7 @@ from revurb.protocol.dispatch import Dispatcher
 from revurb.scaling.base import Backend
 from revurb.scaling.memory import MemoryBackend
 from revurb.server.drain import Drain
+from revurb.server.address_limit import AddressLimit
 from revurb.server.endpoint import PusherEndpoint
 from revurb.server.fast_path import RevurbFastPath
 from revurb.server.probes import health, json_response, metrics, ready
@@ -97,9 +98,10 @@ def create_app(
     dispatcher = Dispatcher(registry)
     api = HttpApi(settings, provider, registry)
     drain = Drain(settings, registry, backend, api)
+    addresses = AddressLimit(settings.limits.max_connections_per_ip)
     path = settings.path
     routes: list[BaseRoute] = [
-        WebSocketRoute(path + "/app/{key}", PusherEndpoint(settings, provider, dispatcher)),
+        WebSocketRoute(path + "/app/{key}", PusherEndpoint(settings, provider, dispatcher, addresses)),
         Route("/up", health, methods=["GET", "HEAD"]),
         Route("/ready", ready, methods=["GET", "HEAD"]),
     ]
@@ -134,6 +136,7 @@ def create_app(
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await api.rate.close()
 
     revurb = Revurb(
         routes=routes,
@@ -142,7 +145,7 @@ def create_app(
     )
     revurb.registry, revurb.backend, revurb.provider, revurb.settings = registry, backend, provider, settings
     revurb.api, revurb.drain = api, drain
-    revurb.transport_fast_path = RevurbFastPath(settings, provider, dispatcher, api, backend)
+    revurb.transport_fast_path = RevurbFastPath(settings, provider, dispatcher, api, backend, addresses)
     revurb.state.revurb = revurb
     return revurb
 

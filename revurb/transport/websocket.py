@@ -31,6 +31,7 @@ from revurb.transport.codec import (
     is_peer_close_code,
 )
 from revurb.transport.flow_control import FlowControl
+from revurb.transport.forwarded import TrustedProxies, forward_websocket_scope, trusted_proxies
 from revurb.transport.handshake import Refusal, accept_response, parse_upgrade, refusal, reject_response
 from revurb.transport.hook import FastPath, FrameHandler, Scope, WebSocketRoute, fast_path_of
 
@@ -91,6 +92,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "handler",
         "pending",
         "coalescer",
+        "trusted",
         "_accept_key",
     )
 
@@ -128,6 +130,8 @@ class WebSocketProtocol(asyncio.Protocol):
         #: Frames written during this loop iteration, joined into one write by the coalescer.
         self.pending: list[bytes] | None = None
         self.coalescer = coalescer_for(self.loop)
+        #: uvicorn's trusted proxies, applied to the scope of a socket served through the hook.
+        self.trusted: TrustedProxies | None = trusted_proxies(config.loaded_app) if self.fast_path else None
         self._accept_key = b""
 
     # asyncio.Protocol
@@ -242,6 +246,8 @@ class WebSocketProtocol(asyncio.Protocol):
         # Frames a client sends before our 101 are kept for the app, not dropped.
         self.reader = FrameReader(self.config.ws_max_size)
         route = self.fast_path.websocket_route(scope) if self.fast_path is not None else None
+        if route is not None and self.trusted is not None:
+            forward_websocket_scope(scope, self.trusted)
         if route is None:
             self._deliver({"type": "websocket.connect"})
             task = self.loop.create_task(self._run_asgi(scope))
@@ -499,4 +505,6 @@ class WebSocketProtocol(asyncio.Protocol):
             self.transport.close()  # our close frame is out already: nothing more to say
         self.close(code, reason, _FAIL_TIMEOUT)
         self.state = State.CLOSED
+        if self.reader is not None:
+            self.reader.buffer = bytearray()  # nothing more is parsed: let go of what was read
         self._deliver({"type": "websocket.disconnect", "code": code})

@@ -23,7 +23,7 @@ from revurb.transport.hook import FrameHandler, HttpAnswer, Limits, Scope
 from revurb.transport.http import HIGH_WATER
 from revurb.transport.websocket import WebSocketProtocol
 from tests.support.fake_apps import EchoApp, FakeFastPath, HookedApp, RecordingHandler, SocketApp
-from tests.support.fake_transport import ClockLoop, FakeTransport, client_frame, settle
+from tests.support.fake_transport import FIXED_MASK, ClockLoop, FakeTransport, client_frame, settle
 from tests.support.fuzz import fuzz
 from tests.support.transport_fixtures import ACCEPTED, open_http, open_websocket, upgrade_request
 
@@ -45,7 +45,7 @@ class Frame:
     rsv: int = 0
 
     def wire(self) -> bytes:
-        return client_frame(self.opcode, self.payload, self.fin, None if self.masked else b"", self.rsv)
+        return client_frame(self.opcode, self.payload, self.fin, FIXED_MASK if self.masked else b"", self.rsv)
 
 
 VALID_CLOSES = st.builds(

@@ -1,0 +1,56 @@
+"""The per-app event rate of the HTTP API, on one process: a one-second window, refused once full."""
+
+from __future__ import annotations
+
+import pytest
+
+from revurb.scaling import event_rate
+from revurb.scaling.event_rate import EventRate
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.25
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(event_rate.time, "time", fake)
+    return fake
+
+
+async def test_events_are_counted_up_to_the_limit_in_one_second(clock: Clock) -> None:
+    rate = EventRate()
+
+    taken = [await rate.take("app", points, 10) for points in (3, 3, 3, 2, 1)]
+
+    assert taken == [True, True, True, False, True]
+
+
+async def test_a_refused_request_counts_nothing_and_apps_are_apart(clock: Clock) -> None:
+    rate = EventRate()
+    assert await rate.take("a", 10, 10)
+
+    assert not await rate.take("a", 1, 10)
+    assert not await rate.take("a", 1, 10)
+    assert await rate.take("b", 10, 10)
+
+
+async def test_the_next_second_starts_from_nothing(clock: Clock) -> None:
+    rate = EventRate()
+    assert await rate.take("app", 10, 10)
+    clock.now = 1_000.99
+    assert not await rate.take("app", 1, 10)
+
+    clock.now = 1_001.0
+
+    assert await rate.take("app", 10, 10)
+    assert not await rate.take("app", 1, 10)
+
+
+async def test_a_request_larger_than_the_limit_is_never_taken(clock: Clock) -> None:
+    assert not await EventRate().take("app", 11, 10)
