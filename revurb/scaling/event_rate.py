@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
@@ -39,12 +40,13 @@ return used
 class EventRate:
     """Counts the events each app's API accepted in the current second, on this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._windows: dict[str, tuple[int, int]] = {}
 
     async def take(self, app_id: str, points: int, limit: int) -> bool:
         """Count `points` more events for the app if that stays within `limit` this second."""
-        second = int(time.time())
+        second = int(self._clock())
         start, used = self._windows.get(app_id, (second, 0))
         if start != second:
             used = 0
@@ -68,7 +70,7 @@ class RedisEventRate(EventRate):
         self._failing = False
 
     async def take(self, app_id: str, points: int, limit: int) -> bool:
-        key = f"{self._prefix}:event-rate:{app_id}:{int(time.time())}"
+        key = f"{self._prefix}:event-rate:{app_id}:{int(self._clock())}"
         try:
             used = await self._script(keys=[key], args=[points, limit, _KEY_TTL])
         except (RedisError, OSError) as error:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from revurb.scaling import event_rate
 from revurb.scaling.event_rate import EventRate
 
 
@@ -16,23 +13,18 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(event_rate.time, "time", fake)
-    return fake
-
-
-async def test_events_are_counted_up_to_the_limit_in_one_second(clock: Clock) -> None:
-    rate = EventRate()
+async def test_events_are_counted_up_to_the_limit_in_one_second() -> None:
+    clock = Clock()
+    rate = EventRate(clock)
 
     taken = [await rate.take("app", points, 10) for points in (3, 3, 3, 2, 1)]
 
     assert taken == [True, True, True, False, True]
 
 
-async def test_a_refused_request_counts_nothing_and_apps_are_apart(clock: Clock) -> None:
-    rate = EventRate()
+async def test_a_refused_request_counts_nothing_and_apps_are_apart() -> None:
+    clock = Clock()
+    rate = EventRate(clock)
     assert await rate.take("a", 10, 10)
 
     assert not await rate.take("a", 1, 10)
@@ -40,8 +32,9 @@ async def test_a_refused_request_counts_nothing_and_apps_are_apart(clock: Clock)
     assert await rate.take("b", 10, 10)
 
 
-async def test_the_next_second_starts_from_nothing(clock: Clock) -> None:
-    rate = EventRate()
+async def test_the_next_second_starts_from_nothing() -> None:
+    clock = Clock()
+    rate = EventRate(clock)
     assert await rate.take("app", 10, 10)
     clock.now = 1_000.99
     assert not await rate.take("app", 1, 10)
@@ -52,5 +45,5 @@ async def test_the_next_second_starts_from_nothing(clock: Clock) -> None:
     assert not await rate.take("app", 1, 10)
 
 
-async def test_a_request_larger_than_the_limit_is_never_taken(clock: Clock) -> None:
-    assert not await EventRate().take("app", 11, 10)
+async def test_a_request_larger_than_the_limit_is_never_taken() -> None:
+    assert not await EventRate(Clock()).take("app", 11, 10)
