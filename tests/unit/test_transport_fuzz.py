@@ -408,7 +408,7 @@ REFUSED_431 = (
 def http_model(sent: Sequence[Request]) -> bytes:
     out = b""
     for request in sent:
-        if len(request.headers) + 1 > MAX_HEADERS:
+        if len(request.headers) + 2 > MAX_HEADERS:  # with host, and content-length or transfer-encoding
             return out + REFUSED_431
         if len(request.body) > MAX_BODY:
             return out + REFUSED_413
