@@ -43,6 +43,7 @@ class Monitor:
             except TimeoutError:
                 break
         self.writer.close()
+        await self.writer.wait_closed()
         return seen
 
 
