@@ -41,6 +41,9 @@ _MAX_QUEUED = 16
 _RESUME_QUEUED = 8
 #: Header bytes per request when uvicorn's `h11_max_incomplete_event_size` is not set (h11's default).
 _MAX_HEADER_BYTES = 16_384
+#: Bytes fed to the parser at a time. Between slices the protocol checks whether to stop, so a read
+#: full of tiny pipelined requests costs one slice's work before the rest waits (reading paused).
+_FEED_SLICE = 16_384
 
 
 class _Refused(Exception):
@@ -86,6 +89,7 @@ class HttpProtocol(asyncio.Protocol):
         "in_head",
         "head_started",
         "refusal",
+        "unread",
         "parsing",
         "upgrade",
         "queue",
@@ -148,6 +152,8 @@ class HttpProtocol(asyncio.Protocol):
         self.head_started: float | None = None
         #: An answer that refuses a request, written once the answers before it are out; then close.
         self.refusal: bytes | None = None
+        #: Bytes read but not parsed yet: they wait while the requests before them are answered.
+        self.unread: bytes | None = None
         #: The request whose body the parser is reading; None while skipping an upgrade's.
         self.parsing: HttpRequest | None = None
         #: An upgrade request's head, handed to the WebSocket protocol once earlier responses are out.
@@ -198,21 +204,49 @@ class HttpProtocol(asyncio.Protocol):
         if self.closing or self.refusal is not None:
             return  # refused: the parser cannot go on, and nothing more will be answered
         self.idle_since = None
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            self._on_upgrade(data[upgrade.args[0] :])
-        except httptools.HttpParserError as error:
-            cause = error.__context__
-            if isinstance(cause, _Refused):
-                self._refuse(cause.answer)
-            else:
-                logger.warning("Invalid HTTP request received.")
-                self._refuse(self._refusal(400, "Invalid HTTP request received."))
-        if len(self.queue) > _MAX_QUEUED or (self.parsing is not None and self.parsing.size > HIGH_WATER):
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        size = len(data)
+        offset = 0
+        while True:
+            piece = data if offset == 0 and size <= _FEED_SLICE else data[offset : offset + _FEED_SLICE]
+            offset += len(piece)
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserUpgrade as upgrade:
+                self._on_upgrade(piece[upgrade.args[0] :] + data[offset:])
+                break
+            except httptools.HttpParserError as error:
+                cause = error.__context__
+                if isinstance(cause, _Refused):
+                    self._refuse(cause.answer)
+                else:
+                    logger.warning("Invalid HTTP request received.")
+                    self._refuse(self._refusal(400, "Invalid HTTP request received."))
+                break
+            if offset >= size:
+                break
+            if self._behind():
+                self.unread = data[offset:]
+                break
+        if self._behind():
             self.pause_reading()
         if self.queue or self.upgrade is not None:
             self.schedule()
+
+    def _behind(self) -> bool:
+        """Too many requests wait for an answer, or too much body for the app: stop reading."""
+        return len(self.queue) > _MAX_QUEUED or (self.parsing is not None and self.parsing.size > HIGH_WATER)
+
+    def _feed_unread(self) -> None:
+        if self.unread is None or self.closing or self.refusal is not None or self._behind():
+            return  # when the answers catch up, `resume_reading` comes back here
+        data, self.unread = self.unread, None
+        self.idle_since = None
+        self._feed(data)
+        if self.unread is None:
+            self.resume_reading()
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
@@ -484,7 +518,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_reading(self) -> None:
         if not self.closing and self.upgrade is None and len(self.queue) <= _RESUME_QUEUED:
-            self.flow.resume_reading()
+            if self.unread is not None:
+                self.loop.call_soon(self._feed_unread)  # what was read already goes first
+            else:
+                self.flow.resume_reading()
 
     def close(self) -> None:
         if not self.closing:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from revurb.transport.hook import HttpAnswer, Limits, Scope
-from revurb.transport.http import HIGH_WATER
+from revurb.transport.http import _FEED_SLICE, HIGH_WATER
 from revurb.transport.websocket import State, WebSocketProtocol
 from tests.support.fake_apps import EchoApp, FakeFastPath, HookedApp, Receive, Send, SocketApp, respond
 from tests.support.fake_transport import ClockLoop, client_frame, settle
@@ -72,6 +72,25 @@ async def test_an_idle_keep_alive_connection_closes_after_its_timeout(clock: Clo
 
     assert opened.transport.closed
     assert opened.transport.data == ok(b"GET / ") * 2
+
+
+async def test_a_read_full_of_tiny_requests_is_parsed_a_slice_at_a_time(clock: ClockLoop) -> None:
+    app = GatedApp()
+    opened = open_http(app, clock)
+    tiny = b"GET / HTTP/1.1\r\n\r\n"
+
+    opened.feed(http_request("GET", "/slow") + tiny * 10_000)  # 190 KB of requests in one read
+
+    assert opened.transport.reading_paused
+    assert len(opened.protocol.queue) <= _FEED_SLICE // len(tiny) + 1  # one slice parsed, not 10,000
+    app.gate.set()
+    for _ in range(100):
+        if opened.transport.data.count(b"HTTP/1.1 200 OK") == 10_001:
+            break
+        await settle(1_000)
+
+    assert opened.transport.data.count(b"HTTP/1.1 200 OK") == 10_001
+    assert not opened.transport.reading_paused
 
 
 async def test_pipelined_requests_are_answered_in_order_one_at_a_time(clock: ClockLoop) -> None:
@@ -185,8 +204,6 @@ async def test_a_large_body_is_streamed_and_reading_pauses_at_the_high_water_mar
 
     opened = open_http(app, clock)
     head = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 300000\r\n\r\n"
-    first, second = HIGH_WATER + 1, 100_000
-    third = 300_000 - first - second
 
     opened.feed(head + b"a" * (HIGH_WATER - 1))
     assert not opened.transport.reading_paused
@@ -194,19 +211,21 @@ async def test_a_large_body_is_streamed_and_reading_pauses_at_the_high_water_mar
     assert opened.transport.reading_paused  # past the mark, and the app has taken nothing yet
     reads.release()
     await settle()
-    assert parts == [(first, True)]
+    assert parts == [(HIGH_WATER + 1, True)]
     assert not opened.transport.reading_paused
-    opened.feed(b"b" * second)
+    # The rest in one read: parsed a slice at a time, never more than the mark (and a slice) held.
+    opened.feed(b"b" * (300_000 - HIGH_WATER - 1))
     assert opened.transport.reading_paused
-    reads.release()
-    await settle()
-    assert not opened.transport.reading_paused
-    opened.feed(b"c" * third)  # the rest: the request is complete, nothing more to hold back
-    assert not opened.transport.reading_paused
-    reads.release()
-    await settle()
+    for _ in range(20):
+        if not parts[-1][1]:
+            break
+        reads.release()
+        await settle()
 
-    assert parts == [(first, True), (second, True), (third, False)]
+    assert sum(size for size, _ in parts) == 300_000
+    assert [more for _, more in parts] == [True] * (len(parts) - 1) + [False]
+    assert max(size for size, _ in parts) <= HIGH_WATER + _FEED_SLICE
+    assert not opened.transport.reading_paused
     assert opened.transport.data == b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
 
 
