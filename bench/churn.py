@@ -29,6 +29,7 @@ from bench import report, system
 from bench.driver import find_node
 from bench.servers import APP_ID, APP_KEY, APP_SECRET
 from bench.wsraw import client_frame, handshake
+from bench.wsraw import read_frame_async as read_frame
 
 RESULTS = system.ROOT / "bench" / "results"
 KINDS = ("public", "private", "presence", "cache")
@@ -67,16 +68,6 @@ def subscribe_frame(index: int, socket_id: str) -> bytes:
         auth = f"{APP_KEY}:{sign(f'{socket_id}:{channel}:{member}')}"
         data = {"channel": channel, "auth": auth, "channel_data": member}
     return client_frame(0x1, report.dumps({"event": "pusher:subscribe", "data": data}).encode())
-
-
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    first, second = await reader.readexactly(2)
-    length = second & 0x7F
-    if length == 126:
-        length = struct.unpack("!H", await reader.readexactly(2))[0]
-    elif length == 127:
-        length = struct.unpack("!Q", await reader.readexactly(8))[0]
-    return first & 0x0F, await reader.readexactly(length)
 
 
 async def cycle(port: int, index: int) -> None:

@@ -20,7 +20,6 @@ import datetime
 import os
 import socket
 import statistics
-import struct
 import sys
 import threading
 import time
@@ -32,7 +31,15 @@ import httpx
 from bench import report, system
 from bench.driver import find_node
 from bench.servers import APP_ID, APP_KEY, APP_SECRET, RevurbLauncher, Server
-from bench.wsraw import PING, PONG_EVENT, client_frame, handshake, read_frame, signed_trigger
+from bench.wsraw import (
+    PING,
+    PONG_EVENT,
+    client_frame,
+    handshake,
+    read_frame,
+    read_frame_async,
+    signed_trigger,
+)
 
 RESULTS = system.ROOT / "bench" / "results"
 PROBE_EVERY = 0.005
@@ -108,7 +115,7 @@ async def attack(server: Server, count: int, payload: bytes, give_up: float) -> 
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(handshake(f"/app/{APP_KEY}?protocol=7"))
     await reader.readuntil(b"\r\n\r\n")
-    await _read(reader)  # pusher:connection_established
+    (await read_frame_async(reader))[1]  # pusher:connection_established
     probe = Probe(server.port)
     probe.start()
     probe.ready.wait(10)
@@ -121,7 +128,7 @@ async def attack(server: Server, count: int, payload: bytes, give_up: float) -> 
     started = time.monotonic()
     writer.write(payload)
     async with asyncio.timeout(give_up):
-        while PONG_EVENT not in await _read(reader):
+        while PONG_EVENT not in (await read_frame_async(reader))[1]:
             pass
     elapsed = time.monotonic() - started
     cpu = system.cpu_seconds(server.pid) - cpu_before
@@ -144,16 +151,6 @@ async def attack(server: Server, count: int, payload: bytes, give_up: float) -> 
         "trigger_answer_max_ms": max(trigger_waits, default=0.0) * 1000,
         "trigger_errors": trigger_errors,
     }
-
-
-async def _read(reader: asyncio.StreamReader) -> bytes:
-    first, second = await reader.readexactly(2)
-    length = second & 0x7F
-    if length == 126:
-        length = struct.unpack("!H", await reader.readexactly(2))[0]
-    elif length == 127:
-        length = struct.unpack("!Q", await reader.readexactly(8))[0]
-    return await reader.readexactly(length)
 
 
 COLUMNS: list[report.Column] = [

@@ -3,6 +3,7 @@ client frames, reading a frame off a blocking stream, and a signed trigger."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import struct
@@ -47,6 +48,17 @@ def read_frame(stream: BinaryIO) -> tuple[int, bytes]:
     elif length == 127:
         length = struct.unpack("!Q", stream.read(8))[0]
     return first & 0x0F, stream.read(length)
+
+
+async def read_frame_async(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The next server frame from an asyncio stream: (opcode, payload)."""
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif length == 127:
+        length = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return first & 0x0F, await reader.readexactly(length)
 
 
 def signed_trigger(app_id: str, key: str, secret: str, channel: str) -> tuple[str, dict[str, str], bytes]:

@@ -13,7 +13,7 @@ from revurb.transport.http import _FEED_SLICE, HIGH_WATER
 from revurb.transport.websocket import State, WebSocketProtocol
 from tests.support.fake_apps import EchoApp, FakeFastPath, HookedApp, Receive, Send, SocketApp, respond
 from tests.support.fake_transport import ClockLoop, client_frame, settle
-from tests.support.transport_fixtures import ACCEPTED, http_request, open_http, upgrade_request
+from tests.support.transport_fixtures import ACCEPTED, http_request, open_http, refused, upgrade_request
 
 
 def ok(body: bytes, *extra: bytes) -> bytes:
@@ -497,18 +497,6 @@ async def test_an_eager_asgi_app_that_never_suspends_sends_head_and_body_in_one_
 
 
 # Hostile input (issue 13): header count, handshakes, early 413, head and keep-alive timeouts
-
-
-def refused(status: bytes, message: bytes, *headers: bytes) -> bytes:
-    return (
-        b"HTTP/1.1 "
-        + status
-        + b"\r\n"
-        + b"".join(header + b"\r\n" for header in headers)
-        + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-        % len(message)
-        + message
-    )
 
 
 TOO_LARGE = refused(b"431 Request Header Fields Too Large", b"Request header too large.")

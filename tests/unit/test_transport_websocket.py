@@ -20,6 +20,7 @@ from tests.support.transport_fixtures import (
     SAMPLE_KEY,
     OpenedWebSocket,
     open_websocket,
+    refused,
     upgrade_request,
 )
 
@@ -89,18 +90,6 @@ async def test_the_app_may_pick_a_subprotocol_and_add_headers(clock: ClockLoop) 
     await settle()
 
     assert opened.transport.writes[0] == ACCEPTED[:-2] + b"Sec-WebSocket-Protocol: b\r\nx-one: 1\r\n\r\n"
-
-
-def refused(status: bytes, message: bytes, *headers: bytes) -> bytes:
-    return (
-        b"HTTP/1.1 "
-        + status
-        + b"\r\n"
-        + b"".join(header + b"\r\n" for header in headers)
-        + b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-        % len(message)
-        + message
-    )
 
 
 NO_KEY = refused(b"400 Bad Request", b"Missing or invalid Sec-WebSocket-Key.")
