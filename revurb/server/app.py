@@ -23,8 +23,8 @@ from revurb.config import ConfigError, Settings
 from revurb.protocol.dispatch import Dispatcher
 from revurb.scaling.base import Backend
 from revurb.scaling.memory import MemoryBackend
-from revurb.server.drain import Drain
 from revurb.server.address_limit import AddressLimit
+from revurb.server.drain import Drain
 from revurb.server.endpoint import PusherEndpoint
 from revurb.server.fast_path import RevurbFastPath
 from revurb.server.probes import health, json_response, metrics, ready
