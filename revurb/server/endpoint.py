@@ -18,6 +18,11 @@ from revurb.wire.types import Receive, Scope, Send
 
 frames_logger = logging.getLogger("revurb.frames")
 
+#: Codes uvicorn's WebSocket layer closes with when it refuses a client's input (a protocol error,
+#: invalid UTF-8, a message over `ws_max_size`). The disconnect it reports carries no sign of who
+#: closed, so a client closing with one of these is counted the same way (only in metrics).
+_REFUSALS = (CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_DATA, CloseCode.MESSAGE_TOO_BIG)
+
 
 class PusherEndpoint:
     """A raw ASGI app for one WebSocket: accept, check, then feed every frame to the dispatcher."""
@@ -75,6 +80,8 @@ class PusherEndpoint:
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":
+                if message.get("code") in _REFUSALS and connection.close_code is None:
+                    connection.close_code = message["code"]
                 return
             data = message.get("text")
             if data is None:

@@ -91,6 +91,8 @@ class FastConnection(Connection[App]):
         self._dispatcher.fail(self, _SHUTTING_DOWN)
 
     def on_disconnect(self) -> None:
+        if self.close_code is None:  # the transport refused the client's input (1002, 1007, 1009)
+            self.close_code = self._protocol.close_code
         self._gone = True
         self._enqueue(None)
 

@@ -89,6 +89,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "fragment_opcode",
         "held",
         "parse_scheduled",
+        "close_code",
         "handler",
         "pending",
         "coalescer",
@@ -126,6 +127,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.held = False
         #: `_parse_more` will run: whole frames wait in the reader for the next loop iteration.
         self.parse_scheduled = False
+        #: The code of the close frame we sent (ours or a refusal of the peer's input), if any.
+        self.close_code: int | None = None
         self.handler: FrameHandler | None = None
         #: Frames written during this loop iteration, joined into one write by the coalescer.
         self.pending: list[bytes] | None = None
@@ -429,6 +432,7 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         self.flush()
         self.state = State.CLOSING
+        self.close_code = code
         self.transport.write(close_frame(code, reason))
         self.close_timer = self.loop.call_later(timeout, self.transport.close)
 
