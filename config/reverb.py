@@ -100,6 +100,18 @@ config = {
                 # 4100, then close, above it); None for no cap. Behind a proxy, cap at the proxy.
                 "max_connections_per_ip": env("REVURB_MAX_CONNECTIONS_PER_IP"),
             },
+            # The live dashboard and debug console (docs/dashboard.md): off unless enabled, served
+            # at {path}{dashboard path}. The secret logs in to every app; an app's key and secret
+            # log in to that app alone. Enabling it without a secret stops startup.
+            "dashboard": {
+                "enabled": env("REVURB_DASHBOARD", False),
+                "path": env("REVURB_DASHBOARD_PATH", "/dashboard"),
+                "secret": env("REVURB_DASHBOARD_SECRET"),
+                # Seconds between the figures each node shares through Redis (scaling on).
+                "share_interval": env("REVURB_DASHBOARD_SHARE_INTERVAL", 1.0),
+                # Debug console entries per second and app at most (the rest are counted, not shown).
+                "console_rate": env("REVURB_DASHBOARD_CONSOLE_RATE", 100),
+            },
         },
     },
     "apps": {

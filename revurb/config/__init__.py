@@ -20,6 +20,7 @@ from revurb.config.load import (
 )
 from revurb.config.settings import (
     ConfigError,
+    DashboardSettings,
     LimitSettings,
     MetricsSettings,
     ScalingSettings,
@@ -38,6 +39,7 @@ __all__ = [
     "AppProvider",
     "ConfigAppProvider",
     "ConfigError",
+    "DashboardSettings",
     "MetricsSettings",
     "ScalingSettings",
     "Settings",

@@ -11,6 +11,7 @@ from revurb.config.reader import Reader, as_name, as_path, as_port, as_positive
 from revurb.config.settings import (
     LOG_FORMATS,
     ConfigError,
+    DashboardSettings,
     LimitSettings,
     LogFormat,
     MetricsSettings,
@@ -18,7 +19,17 @@ from revurb.config.settings import (
     Settings,
     TLSSettings,
 )
-from revurb.config.sources import LIMITS, METRICS, REDIS, SCALING, SERVER, TLS, Layer, dotted
+from revurb.config.sources import (
+    DASHBOARD,
+    LIMITS,
+    METRICS,
+    REDIS,
+    SCALING,
+    SERVER,
+    TLS,
+    Layer,
+    dotted,
+)
 
 
 def build_settings(layer: Layer) -> Settings:
@@ -81,6 +92,7 @@ def build_settings(layer: Layer) -> Settings:
         log_format=read.get((*SERVER, "log_format"), _log_format, defaults.log_format),
         metrics=_metrics(read),
         limits=_limits(read),
+        dashboard=_dashboard(read),
     )
     read.check_unknown()
     if settings.drain_window >= settings.grace_period:
@@ -132,6 +144,33 @@ def _limits(read: Reader) -> LimitSettings:
         max_headers=read.get((*LIMITS, "max_headers"), as_positive, defaults.max_headers),
         max_connections_per_ip=read.get((*LIMITS, "max_connections_per_ip"), v.as_optional_int, None),
     )
+
+
+#: Paths the server answers itself: a dashboard there would hide them, or they the dashboard.
+_TAKEN_PATHS = ("/app", "/apps", "/users", "/up", "/ready", "/metrics")
+
+
+def _dashboard(read: Reader) -> DashboardSettings:
+    defaults = DashboardSettings()
+    dashboard = DashboardSettings(
+        enabled=read.get((*DASHBOARD, "enabled"), v.as_bool, False),
+        path=read.get((*DASHBOARD, "path"), as_path, defaults.path),
+        secret=read.get((*DASHBOARD, "secret"), v.as_optional_str, None),
+        share_interval=read.get((*DASHBOARD, "share_interval"), v.as_float, defaults.share_interval),
+        console_rate=read.get((*DASHBOARD, "console_rate"), as_positive, defaults.console_rate),
+    )
+    path_label = read.label((*DASHBOARD, "path"))
+    if not dashboard.path or dashboard.path.split("/")[1] in [taken[1:] for taken in _TAKEN_PATHS]:
+        raise ConfigError(
+            f"{path_label} is {dashboard.path or '/'!r}, which the server needs for itself: "
+            f"choose another path than /, {', '.join(_TAKEN_PATHS)}"
+        )
+    if dashboard.enabled and dashboard.secret is None:
+        raise ConfigError(
+            f"{read.label((*DASHBOARD, 'enabled'))} is true, which needs a secret to log in with: "
+            "set REVURB_DASHBOARD_SECRET (servers.reverb.dashboard.secret)"
+        )
+    return dashboard
 
 
 def _tls(read: Reader) -> TLSSettings:

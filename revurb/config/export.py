@@ -64,6 +64,13 @@ def settings_to_config(settings: Settings) -> dict[str, Any]:
             "max_headers": settings.limits.max_headers,
             "max_connections_per_ip": settings.limits.max_connections_per_ip,
         },
+        "dashboard": {
+            "enabled": settings.dashboard.enabled,
+            "path": settings.dashboard.path,
+            "secret": settings.dashboard.secret,
+            "share_interval": settings.dashboard.share_interval,
+            "console_rate": settings.dashboard.console_rate,
+        },
     }
     apps = [_app(app) for app in settings.apps]
     client = {"port": settings.client_port, "scheme": settings.client_scheme}

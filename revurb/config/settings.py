@@ -13,6 +13,8 @@ LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 #: Soketi's metrics port, the default of `REVURB_METRICS_PORT`; 0 serves `{path}/metrics` on the main port.
 METRICS_PORT = 9601
+#: Where the dashboard is served below the server's `path`, unless configured otherwise.
+DASHBOARD_PATH = "/dashboard"
 
 
 class ConfigError(ValueError):
@@ -91,6 +93,21 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DashboardSettings:
+    """The live dashboard and debug console (docs/dashboard.md): off by default, always behind a login."""
+
+    enabled: bool = False
+    #: Served at `{path}{dashboard path}`.
+    path: str = DASHBOARD_PATH
+    #: Logs in to every app's view; an app's key and secret log in to that app's alone.
+    secret: str | None = field(default=None, repr=False)
+    #: Seconds between the summaries each node shares through Redis (with scaling on).
+    share_interval: float = 1.0
+    #: Debug console entries per second and app at most; beyond it entries are counted, not shown.
+    console_rate: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the server needs, resolved from config files, environment and defaults."""
 
@@ -135,6 +152,7 @@ class Settings:
     log_format: LogFormat = "text"
     metrics: MetricsSettings = MetricsSettings()
     limits: LimitSettings = LimitSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
 
 def normalise_path(path: str) -> str:

@@ -25,6 +25,7 @@ REDIS = (*SCALING, "server")
 TLS = (*SERVER, "options", "tls")
 METRICS = (*SERVER, "metrics")
 LIMITS = (*SERVER, "limits")
+DASHBOARD = (*SERVER, "dashboard")
 
 #: Environment variable -> where it lands in the nested configuration (Reverb's names first).
 ENV_PATHS: dict[str, ConfigPath] = {
@@ -87,6 +88,11 @@ ENV_PATHS: dict[str, ConfigPath] = {
     "REVURB_KEEP_ALIVE_TIMEOUT": (*LIMITS, "keep_alive_timeout"),
     "REVURB_MAX_HEADERS": (*LIMITS, "max_headers"),
     "REVURB_MAX_CONNECTIONS_PER_IP": (*LIMITS, "max_connections_per_ip"),
+    "REVURB_DASHBOARD": (*DASHBOARD, "enabled"),
+    "REVURB_DASHBOARD_PATH": (*DASHBOARD, "path"),
+    "REVURB_DASHBOARD_SECRET": (*DASHBOARD, "secret"),
+    "REVURB_DASHBOARD_SHARE_INTERVAL": (*DASHBOARD, "share_interval"),
+    "REVURB_DASHBOARD_CONSOLE_RATE": (*DASHBOARD, "console_rate"),
 }
 
 #: Short names accepted in files, stored under the full name so layers override each other.

@@ -14,6 +14,7 @@ from revurb.apps import App, AppProvider, ConfigAppProvider, Webhook, create_pro
 from revurb.config import (
     ENV_PATHS,
     ConfigError,
+    DashboardSettings,
     LimitSettings,
     MetricsSettings,
     ScalingSettings,
@@ -106,6 +107,11 @@ EXTRA_VARIABLES: dict[str, tuple[str, Any]] = {
     "REVURB_MAX_HEADERS": ("40", lambda s: s.limits.max_headers == 40),
     "REVURB_MAX_CONNECTIONS_PER_IP": ("20", lambda s: s.limits.max_connections_per_ip == 20),
     "REVERB_APP_MAX_BACKEND_EVENTS_PER_SEC": ("500", lambda s: s.apps[0].max_backend_events_per_sec == 500),
+    "REVURB_DASHBOARD": ("true", lambda s: s.dashboard.enabled is True),
+    "REVURB_DASHBOARD_PATH": ("/admin/live/", lambda s: s.dashboard.path == "/admin/live"),
+    "REVURB_DASHBOARD_SECRET": ("d-secret", lambda s: s.dashboard.secret == "d-secret"),
+    "REVURB_DASHBOARD_SHARE_INTERVAL": ("2.5", lambda s: s.dashboard.share_interval == 2.5),
+    "REVURB_DASHBOARD_CONSOLE_RATE": ("7", lambda s: s.dashboard.console_rate == 7),
 }
 
 ALL_VARIABLES = {**DESIGN_VARIABLES, **EXTRA_VARIABLES}
@@ -138,6 +144,8 @@ def _env_with(name: str, value: str) -> dict[str, str]:
     env[name] = value
     if name == "REVERB_TLS_KEY" or name == "REVERB_TLS_PASSPHRASE":
         env["REVERB_TLS_CERT"] = __file__
+    if name == "REVURB_DASHBOARD":
+        env["REVURB_DASHBOARD_SECRET"] = "d-secret"
     return env
 
 
@@ -615,6 +623,7 @@ EVERY_SETTING = Settings(
     limits=LimitSettings(
         request_head_timeout=3.0, keep_alive_timeout=7.0, max_headers=50, max_connections_per_ip=9
     ),
+    dashboard=DashboardSettings(enabled=True, path="/live", secret="d", share_interval=0.5, console_rate=9),
 )
 
 
@@ -626,6 +635,7 @@ EVERY_SETTING = Settings(
         (EVERY_SETTING.tls, TLSSettings()),
         (EVERY_SETTING.metrics, MetricsSettings()),
         (EVERY_SETTING.limits, LimitSettings()),
+        (EVERY_SETTING.dashboard, DashboardSettings()),
         (EVERY_APP_OPTION, App(id="", key="", secret="")),
     ],
 )
@@ -670,3 +680,23 @@ def test_config_provider_is_the_default() -> None:
 def test_a_provider_that_is_not_one_is_refused() -> None:
     with pytest.raises(TypeError, match="lacks all / find_by_id / find_by_key"):
         create_provider("tests.unit.test_config:NotAProvider", [], Settings())
+
+
+def test_the_dashboard_needs_a_secret() -> None:
+    with pytest.raises(ConfigError) as failure:
+        settings_from_env({**CREDENTIALS, "REVURB_DASHBOARD": "true"})
+    assert str(failure.value) == (
+        "REVURB_DASHBOARD is true, which needs a secret to log in with: "
+        "set REVURB_DASHBOARD_SECRET (servers.reverb.dashboard.secret)"
+    )
+
+
+@pytest.mark.parametrize("path", ["/", "/apps", "/app/x", "/up", "/metrics/live"])
+def test_the_dashboard_keeps_off_the_servers_own_paths(path: str) -> None:
+    with pytest.raises(ConfigError, match="^REVURB_DASHBOARD_PATH is .* which the server needs for itself"):
+        settings_from_env({**CREDENTIALS, "REVURB_DASHBOARD_PATH": path})
+
+
+def test_a_dashboard_secret_is_never_shown() -> None:
+    settings = settings_from_env({**CREDENTIALS, "REVURB_DASHBOARD_SECRET": "hidden-one"})
+    assert "hidden-one" not in repr(settings)
