@@ -124,6 +124,8 @@ async def publish(manager: ChannelManager, event: Event) -> None:
     for channel in event.channels:
         frame = frames.event(event.name, channel, event.data)
         manager.broadcast(channel, frame, event.socket_id)
+        if manager.console is not None:
+            manager.console.api_event(channel, event.name, event.data, event.socket_id)
         if kind_of(channel).cache:
             await manager.backend.cache_put(manager.app.id, channel, frame)
 

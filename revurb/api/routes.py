@@ -35,6 +35,8 @@ from revurb.wire import frames
 from revurb.wire.types import Receive, Scope, Send
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+#: Answers from this status up count as errors in an app's figures.
+_ERROR_STATUS = 400
 
 
 @dataclass(slots=True)
@@ -163,6 +165,13 @@ class HttpApi:
         started = time.perf_counter()
         response = await self._answer(method, local_path, full_path, query_string, body, matched)
         self.tally.record(matched[0].__name__, response.status, time.perf_counter() - started)
+        # Counted per app only for apps that have a manager: a made-up id in a path adds nothing.
+        manager = self.registry.managers.get(matched[2].get("app_id", ""))
+        if manager is not None:
+            tally = manager.tally
+            tally.api_requests += 1
+            if response.status >= _ERROR_STATUS:
+                tally.api_errors += 1
         return response
 
     async def _answer(

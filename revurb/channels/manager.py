@@ -9,6 +9,7 @@ from typing import Any
 
 from revurb.apps import App
 from revurb.channels.channel import Channel
+from revurb.channels.console import ConsoleTap
 from revurb.channels.names import ChannelKind, kind_of, server_to_user_channel
 from revurb.channels.presence import Member, presence_data
 from revurb.channels.tally import AppTally
@@ -34,6 +35,8 @@ class ChannelManager:
         self._count_dirty: set[str] = set()
         self._count_flush: asyncio.TimerHandle | None = None
         self.tally = AppTally()
+        #: Set while a debug console watches this app (`server/dashboard/`); None costs nothing.
+        self.console: ConsoleTap | None = None
 
     # Connections
 
@@ -78,6 +81,8 @@ class ChannelManager:
             channel = self.channels[name] = Channel(name, kind)
         channel.subscribers[connection.socket_id] = connection
         connection.channels.add(name)
+        if self.console is not None:
+            self.console.subscribed(connection.socket_id, name)
         if kind.server_to_user:
             connection.send(frames.subscription_succeeded(name))
             return
@@ -119,6 +124,8 @@ class ChannelManager:
             return
         if not channel.subscribers:
             del self.channels[name]
+        if self.console is not None:
+            self.console.unsubscribed(connection.socket_id, name)
         if channel.kind.server_to_user:
             return
         await self.backend.remove_subscriber(self.app.id, name)

@@ -21,6 +21,8 @@ class AppTally:
         "sent_remote",
         "bytes_remote",
         "rate_limited",
+        "api_requests",
+        "api_errors",
     )
 
     def __init__(self) -> None:
@@ -40,6 +42,9 @@ class AppTally:
         self.bytes_remote = 0
         #: Client events refused by the rate limit (4301).
         self.rate_limited = 0
+        #: HTTP API requests for this app, and those answered with an error (4xx, 5xx).
+        self.api_requests = 0
+        self.api_errors = 0
 
     def count_close(self, code: int | None) -> None:
         self.closed[code] = self.closed.get(code, 0) + 1

@@ -35,6 +35,8 @@ def relay(connection: Connection[App], manager: ChannelManager, message: ClientM
     user_id = channel.members.get(connection.socket_id) if channel is not None else None
     frame = frames.event(message["event"], name, message.get("data"), user_id)
     manager.broadcast(name, frame, connection.socket_id)
+    if manager.console is not None:
+        manager.console.client_event(connection.socket_id, name, message["event"], message.get("data"))
 
 
 def allow(connection: Connection[App], now: float) -> bool:

@@ -29,6 +29,8 @@ class Dispatcher:
             return False
         manager.tally.opened += 1
         connection.send(frames.connection_established(connection.socket_id, connection.app.activity_timeout))
+        if manager.console is not None:
+            manager.console.opened(connection.socket_id)
         return True
 
     async def message(self, connection: Connection[App], raw: str | bytes) -> None:
@@ -58,9 +60,12 @@ class Dispatcher:
         """The socket is gone: leave its channels and uncount it."""
         connection.closed = True
         manager = self.registry.manager(connection.app)
-        if connection.socket_id in manager.connections:
+        admitted = connection.socket_id in manager.connections
+        if admitted:
             manager.tally.count_close(connection.close_code)
         await manager.remove(connection)
+        if admitted and manager.console is not None:
+            manager.console.closed(connection.socket_id, connection.close_code)
 
     @staticmethod
     def fail(connection: Connection[App], failure: PusherError) -> None:

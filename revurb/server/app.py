@@ -8,7 +8,7 @@ import importlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,6 +30,9 @@ from revurb.server.fast_path import RevurbFastPath
 from revurb.server.probes import health, json_response, metrics, ready
 from revurb.server.restart import RestartWatch
 from revurb.wire.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from revurb.server.dashboard import Dashboard
 
 logger = logging.getLogger("revurb.server")
 
@@ -110,6 +113,9 @@ def create_app(
         routes.append(Route(path + "/ready", ready, methods=["GET", "HEAD"]))
     if settings.metrics.on_main_port:
         routes.append(Route(path + "/metrics", metrics, methods=["GET"]))
+    dashboard = _dashboard(settings, provider, registry, backend, api, drain)
+    if dashboard is not None:
+        routes += dashboard.routes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -117,7 +123,7 @@ def create_app(
         sweeper = asyncio.create_task(_sweep_forever(registry, await _sweep_interval(settings, provider)))
         restart = RestartWatch(settings)
         await restart.start()
-        parts = _metrics_parts(revurb)
+        parts = _metrics_parts(revurb) + (dashboard.parts if dashboard is not None else [])
         for part in parts:
             await part.start()
         undo_signals = _drain_on_signals(drain) if drain_on_signals else None
@@ -160,6 +166,22 @@ def backend_for(settings: Settings) -> Backend:
         raise ConfigError(f"scaling is enabled but the Redis backend cannot be loaded: {error}") from error
     factory: Callable[[Settings], Backend] = redis_scaling.backend_from_settings
     return factory(settings)
+
+
+def _dashboard(
+    settings: Settings,
+    provider: AppProvider,
+    registry: Registry,
+    backend: Backend,
+    api: HttpApi,
+    drain: Drain,
+) -> Dashboard | None:
+    """The dashboard's routes and parts when it is enabled (imported only then)."""
+    if not settings.dashboard.enabled:
+        return None
+    from revurb.server.dashboard import Dashboard
+
+    return Dashboard(settings, provider, registry, backend, api, drain)
 
 
 def _drain_on_signals(drain: Drain) -> Callable[[], None]:

@@ -20,8 +20,9 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from revurb.api.tally import LATENCY_BUCKETS
-from revurb.scaling.base import BusStats
+from revurb.api.tally import LATENCY_BUCKETS, ApiTally
+from revurb.channels.registry import Registry
+from revurb.scaling.base import Backend, BusStats
 from revurb.wire.codes import ErrorCode
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class AppSnapshot(TypedDict):
     sent_remote: int
     bytes_remote: int
     rate_limited: int
+    api_requests: int
+    api_errors: int
 
 
 class Snapshot(TypedDict):
@@ -64,8 +67,13 @@ class Snapshot(TypedDict):
 
 def take_snapshot(app: Revurb, pid: int) -> Snapshot:
     """The numbers of this process now (called on a scrape or by the worker's file writer)."""
+    return snapshot_of(app.registry, app.api.tally, app.backend, pid)
+
+
+def snapshot_of(registry: Registry, api: ApiTally, backend: Backend, pid: int) -> Snapshot:
+    """`take_snapshot` from the parts (the dashboard's sampler has them before the app exists)."""
     apps: dict[str, AppSnapshot] = {}
-    for app_id, manager in app.registry.managers.items():
+    for app_id, manager in registry.managers.items():
         tally = manager.tally
         subscriptions = members = 0
         for channel in manager.channels.values():
@@ -88,8 +96,9 @@ def take_snapshot(app: Revurb, pid: int) -> Snapshot:
             "sent_remote": tally.sent_remote,
             "bytes_remote": tally.bytes_remote,
             "rate_limited": tally.rate_limited,
+            "api_requests": tally.api_requests,
+            "api_errors": tally.api_errors,
         }
-    api = app.api.tally
     return {
         "pid": pid,
         "apps": apps,
@@ -97,7 +106,7 @@ def take_snapshot(app: Revurb, pid: int) -> Snapshot:
         "latency": {
             endpoint: (list(counts), api.seconds[endpoint]) for endpoint, counts in api.buckets.items()
         },
-        "bus": app.backend.bus_stats(),
+        "bus": backend.bus_stats(),
     }
 
 
