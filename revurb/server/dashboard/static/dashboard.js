@@ -104,12 +104,17 @@ function renderCards() {
   const now = Math.max(Date.now() / 1000, ...nodes.map((n) => n.samples.at(-1)?.t ?? 0));
   for (const [field, , unit] of CARDS) {
     let total = 0;
+    let requests = 0;
+    let errors = 0;
     for (const node of nodes) {
       const latest = node.samples.at(-1);
       if (latest === undefined) continue;
       const value = figure(latest, field);
-      total = field === "bus_lag" || field === "api_error_rate" ? Math.max(total, value) : total + value;
+      total = field === "bus_lag" ? Math.max(total, value) : total + value;
+      requests += figure(latest, "api_requests");
+      errors += figure(latest, "api_errors");
     }
+    if (field === "api_error_rate") total = requests > 0 ? (100 * errors) / requests : 0;
     byId(`total-${field}`).textContent = compact(total) + unit;
     const lines = nodes.map((node, index) => ({
       color: nodeColor(index),
