@@ -2,6 +2,7 @@
 
 export const COLORS = ["#5b4bdb", "#0f9d8a", "#e0792b", "#d23f6b", "#2b8ae0", "#8a9a16", "#7b5ea7"];
 const WINDOW_SECONDS = 900;
+const MIN_WINDOW_SECONDS = 60;
 
 function compact(value) {
   const abs = Math.abs(value);
@@ -13,6 +14,20 @@ function compact(value) {
   return `${Math.round(value)}`;
 }
 export { compact };
+
+/** The smallest of 1, 2, 5 times a power of ten at or above `value`. */
+function niceCeil(value) {
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power;
+  return 10 * power;
+}
+
+/** Seconds the chart spans: from the oldest point, at least a minute, at most 15 minutes. */
+function span(lines, now) {
+  let oldest = now;
+  for (const line of lines) if (line.points.length) oldest = Math.min(oldest, line.points[0][0]);
+  return Math.min(WINDOW_SECONDS, Math.max(MIN_WINDOW_SECONDS, now - oldest));
+}
 
 /** Draws `lines` ([{color, points: [[t, v], ...]}]) ending at `now` (epoch seconds). */
 export function drawChart(canvas, lines, now) {
@@ -28,12 +43,13 @@ export function drawChart(canvas, lines, now) {
   context.clearRect(0, 0, width, height);
   const left = 36;
   const bottom = height - 14;
-  const start = now - WINDOW_SECONDS;
+  const seconds = span(lines, now);
+  const start = now - seconds;
   let top = 0;
   for (const line of lines) {
     for (const [t, v] of line.points) if (t >= start && v > top) top = v;
   }
-  top = top > 0 ? top * 1.15 : 1;
+  top = top > 0 ? niceCeil(top) : 1;
   context.strokeStyle = "#e4e4ee";
   context.fillStyle = "#8a8aa0";
   context.font = "10px system-ui, sans-serif";
@@ -46,9 +62,9 @@ export function drawChart(canvas, lines, now) {
     context.stroke();
     context.fillText(compact(top * fraction), 2, y + 3);
   }
-  context.fillText("-15 min", left, height - 2);
+  context.fillText(seconds >= 120 ? `-${Math.round(seconds / 60)} min` : `-${Math.round(seconds)} s`, left, height - 2);
   context.fillText("now", width - 22, height - 2);
-  const x = (t) => left + ((t - start) / WINDOW_SECONDS) * (width - left);
+  const x = (t) => left + ((t - start) / seconds) * (width - left);
   const y = (v) => bottom - (v / top) * (bottom - 4);
   context.lineWidth = 1.5;
   for (const line of lines) {

@@ -296,6 +296,7 @@ function onConsole(event) {
   if (batch.skipped) status.push(`${batch.skipped} left out by sampling`);
   if (batch.dropped) status.push(`${batch.dropped} dropped`);
   byId("console-status").textContent = status.join(" · ");
+  byId("console-status").dataset.live = "true";
 }
 
 function stopConsole() {
@@ -304,6 +305,7 @@ function stopConsole() {
   byId("console-start").textContent = "Start";
   byId("console-pause").disabled = true;
   byId("console-status").textContent = "Stopped";
+  delete byId("console-status").dataset.live;
 }
 
 function startConsole() {
