@@ -91,6 +91,13 @@ class SseReader:
                 return kind, json.loads(data)
         raise AssertionError(f"the stream ended; events so far: {self.seen}")
 
+    async def any(self, timeout: float = SSE_TIMEOUT) -> Event:
+        """The next event, whatever its kind."""
+        async with asyncio.timeout(timeout):
+            event = await self._next()
+        self.seen.append(event)
+        return event
+
     async def next(
         self,
         kind: str,
