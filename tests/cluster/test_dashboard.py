@@ -93,7 +93,7 @@ async def test_the_console_hears_every_node_while_open_and_redis_nothing_while_c
             await stream.next("console")
             # The second node learns of the console from a summary: probe once a tick until it relays,
             # then until the last probe's entry is in (every later entry of that node will be too).
-            probes, relayed = 0, set()
+            probes, relayed = 0, set[str]()
             async with asyncio.timeout(10):
                 while f"probe-{probes}" not in relayed:
                     if not relayed:

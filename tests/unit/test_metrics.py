@@ -27,6 +27,8 @@ def app_snapshot(**values: Any) -> AppSnapshot:
         "sent_remote": 0,
         "bytes_remote": 0,
         "rate_limited": 0,
+        "api_requests": 0,
+        "api_errors": 0,
     }
     base.update(values)
     return base  # type: ignore[return-value]
