@@ -63,6 +63,8 @@ def run_once(server: Server, case: Case, profile: Path | None = None, pinned: bo
     if split is not None:
         system.pin(server.pid, split[0])
         system.pin(generator.pid, split[1])
+        if server.watcher is not None:
+            system.pin(server.watcher.pid, split[1])
     try:
         ready = generator.expect("ready", case.ready_timeout)
         if case.settle:
@@ -88,6 +90,8 @@ def run_once(server: Server, case: Case, profile: Path | None = None, pinned: bo
             profiler.wait(30)
     finally:
         generator.finish()
+    # A console held open through the run (a `BENCH_CONSOLE` variant): what it read.
+    console = server.stop_watcher()
     if not server.alive():
         raise RuntimeError(f"{server.name} died during the run:\n{server.log_tail()}")
     result.pop("type", None)
@@ -110,6 +114,8 @@ def run_once(server: Server, case: Case, profile: Path | None = None, pinned: bo
     result["cpus"] = {"server": sorted(split[0]), "loadgen": sorted(split[1])} if split else None
     # The machine is shared: the 1-minute load average says how contended the cores were.
     result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
+    if console is not None:
+        result["console_watcher"] = console
     case.derive(result)
     return result
 

@@ -20,6 +20,8 @@ from bench import system
 from bench.report import loads
 
 APP_ID, APP_KEY, APP_SECRET = "1001", "bench-key", "bench-secret"
+#: In a variant's env: open a debug console on this app (`bench/watcher.py`) once the server is up.
+CONSOLE_VARIABLE = "BENCH_CONSOLE"
 STARTUP_TIMEOUT = 30.0
 SOKETI_PEER = system.ROOT.parent / "shared" / "peers" / "soketi"
 SOKETI_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "revurb-bench" / "soketi"
@@ -34,6 +36,8 @@ class Server:
     port: int
     log_path: Path
     details: dict[str, object] = field(default_factory=dict)
+    #: A debug console held open on the server (`bench/watcher.py`), if the variant asked for one.
+    watcher: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int:
@@ -47,7 +51,23 @@ class Server:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def stop_watcher(self) -> dict[str, object] | None:
+        """Close the console and return what it read (entries, bytes, events, entries skipped)."""
+        watcher, self.watcher = self.watcher, None
+        if watcher is None:
+            return None
+        watcher.send_signal(signal.SIGTERM)
+        try:
+            out, _ = watcher.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+            out, _ = watcher.communicate()
+        lines = out.decode().strip().splitlines()
+        counts: dict[str, object] = loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+        return counts
+
     def stop(self) -> None:
+        self.stop_watcher()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -70,6 +90,20 @@ def _wait_http_ok(server: Server, url: str) -> None:
         time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"{server.name} did not answer {url} within {STARTUP_TIMEOUT} s:\n{server.log_tail()}")
+
+
+def _open_console(server: Server, app: str, secret: str) -> subprocess.Popen[bytes]:
+    """Start `bench/watcher.py` on the server and wait until its console is open."""
+    command = [sys.executable, "-m", "bench.watcher", "--port", str(server.port), "--secret", secret]
+    watcher = subprocess.Popen(
+        [*command, "--app", app], stdout=subprocess.PIPE, cwd=system.ROOT, env={**os.environ}
+    )
+    assert watcher.stdout is not None
+    line = watcher.stdout.readline()
+    if line.strip() != b"watching":
+        server.stop()
+        raise RuntimeError(f"the console watcher did not open: {line!r}")
+    return watcher
 
 
 def _clean_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -126,6 +160,9 @@ class RevurbLauncher:
         os.close(log_fd)
         server = Server(self.name, process, port, Path(log_name), self.details)
         _wait_http_ok(server, f"http://127.0.0.1:{port}/up")
+        console = self.env.get(CONSOLE_VARIABLE)
+        if console:
+            server.watcher = _open_console(server, console, env.get("REVURB_DASHBOARD_SECRET", ""))
         return server
 
     def cleanup(self) -> None:
