@@ -156,6 +156,7 @@ def run(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
                     },
                     "ratios": report.ratios(medians, columns),
                     "comparisons": report.comparisons(medians, columns),
+                    "paired": report.paired(runs, columns),
                     "failures": failures,
                 }
             )
@@ -180,6 +181,7 @@ def summary(result: dict[str, Any], columns: list[report.Column]) -> dict[str, A
                 },
                 "ratios": case["ratios"],
                 "comparisons": case["comparisons"],
+                "paired": case.get("paired", {}),
                 "failures": case["failures"],
             }
             for case in result["cases"]

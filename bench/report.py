@@ -70,6 +70,29 @@ def comparisons(
     return out
 
 
+def paired(
+    runs: Mapping[str, Sequence[Mapping[str, Any]]], columns: Sequence[Column]
+) -> dict[str, dict[str, float]]:
+    """Each revurb variant over the first, run by run: the median of the ratios of runs that ran
+    side by side (attempt i of each). On a shared machine whose load drifts, steadier than the ratio
+    of two medians, since both runs of a pair saw about the same load."""
+    names = [name for name in runs if name.startswith("revurb")]
+    out: dict[str, dict[str, float]] = {}
+    for name in names[1:]:
+        pairs = list(zip(runs[names[0]], runs[name], strict=False))
+        found: dict[str, float] = {}
+        for _, key, _ in columns:
+            quotients = []
+            for base, ours in pairs:
+                theirs, mine = flatten(base).get(key), flatten(ours).get(key)
+                if mine is not None and theirs:
+                    quotients.append(mine / theirs)
+            if quotients:
+                found[key] = statistics.median(quotients)
+        out[f"{name}/{names[0]} paired"] = found
+    return out
+
+
 def _cell(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -86,7 +109,7 @@ def table(cases: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> str:
         if case.get("ratios"):
             cells = [_cell(case["ratios"].get(key), ".2f") for _, key, _ in columns]
             rows.append([case["case"], "revurb/soketi", "", *cells])
-        for label, pair in case.get("comparisons", {}).items():
+        for label, pair in {**case.get("comparisons", {}), **case.get("paired", {})}.items():
             cells = [_cell(pair.get(key), ".3f") for _, key, _ in columns]
             rows.append([case["case"], label, "", *cells])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

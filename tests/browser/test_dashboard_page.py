@@ -99,14 +99,14 @@ async def test_the_connection_count_follows_pusher_js_clients(
 
 
 async def busy_overview(page: Page, server: RunningServer, node_driver: NodeDriver) -> None:
-    """A few clients and some traffic for the README's screenshot."""
-    channel = "orders"
-    for name in ("d", "e", "f", "g"):
+    """Clients and a minute of uneven traffic, for the README's screenshot."""
+    for name, channel in (("d", "orders"), ("e", "orders"), ("f", "orders"), ("g", "chat"), ("h", "chat")):
         await node_driver.connect(server, name)
         await node_driver.subscribe(name, channel)
-    for second in range(20):
-        for n in range(second % 7 + 3):
-            await trigger(server, channel, "order.created", f'{{"id":{second * 10 + n}}}')
+    for second in range(60):
+        for n in range(4 + (second * 7) % 11):
+            channel = "orders" if n % 3 else "chat"
+            await trigger(server, channel, "order.created", f'{{"id":{second * 100 + n}}}')
         await asyncio.sleep(1)
 
 

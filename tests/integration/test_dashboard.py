@@ -334,3 +334,37 @@ async def test_the_overview_counts_connections(enabled: RunningServer, connect: 
     assert node["own"] is True and node["bus"] == {"driver": "memory", "connected": True}
     assert node["name"].endswith(f":{enabled.port} pid {enabled.process.pid}")
     assert node["samples"][-1]["apps"]["1001"][0] == 1
+
+
+async def test_channels_by_prefix_and_a_presence_channels_members(
+    enabled: RunningServer, connect: Connect
+) -> None:
+    room, news = unique("presence-room-"), unique("news-")
+    alice, bob = await connect(enabled), await connect(enabled)
+    await alice.join(room, '{"user_id":"alice","user_info":{"name":"Alice"}}')
+    await bob.join(room, '{"user_id":"bob","user_info":{"name":"Bob"}}')
+    await bob.join(news)
+    async with dashboard(enabled) as page:
+        await page.login()
+        listed = (await page.get("/api/channels", app="1001", prefix="presence-room-")).json()
+        assert listed == {
+            "app": "1001",
+            "channels": [{"name": room, "subscriptions": 2, "presence": True}],
+            "total": 1,
+        }
+        members = (await page.get("/api/members", app="1001", channel=room)).json()
+        assert members == {
+            "app": "1001",
+            "channel": room,
+            "members": [{"id": "alice", "info": {"name": "Alice"}}, {"id": "bob", "info": {"name": "Bob"}}],
+            "total": 2,
+        }
+        refused = await page.get("/api/members", app="1001", channel=news)
+        assert (refused.status_code, refused.json()) == (
+            400,
+            {"error": "Members are kept for presence channels only"},
+        )
+        unknown = await page.get("/api/channels", app="9999")
+        assert (unknown.status_code, unknown.json()) == (404, {"error": "Application does not exist"})
+        unnamed = await page.get("/api/channels")
+        assert (unnamed.status_code, unnamed.json()) == (400, {"error": "Name an app: ?app=<app id>"})

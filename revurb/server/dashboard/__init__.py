@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from revurb.api.routes import HttpApi
 from revurb.apps import AppProvider
@@ -25,6 +25,9 @@ from revurb.server.dashboard.throttle import LoginThrottle
 from revurb.server.dashboard.view import NodeView, node_view
 from revurb.server.drain import Drain
 from revurb.server.metrics import snapshot_of
+
+if TYPE_CHECKING:
+    from starlette.routing import Route
 
 
 class Part(Protocol):
@@ -97,7 +100,7 @@ class Dashboard:
         share = self.share
         return {"enabled": share is not None, "connected": share is not None and share.connected}
 
-    def routes(self) -> list[Any]:
+    def routes(self) -> list[Route]:
         from revurb.server.dashboard.routes import DashboardRoutes
 
         return DashboardRoutes(self).routes()

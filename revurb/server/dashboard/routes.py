@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -54,6 +55,8 @@ MAX_BODY = 64 * 1024
 #: Rows of a list the API returns at most.
 MAX_ROWS = 500
 SEE_OTHER = 303
+
+Handler = Callable[[Request, Session], Awaitable[Response]]
 
 
 def _load(name: str) -> bytes:
@@ -116,7 +119,9 @@ class DashboardRoutes:
     def session(self, request: Request) -> Session | None:
         return self.dashboard.sessions.read(request.cookies.get(COOKIE))
 
-    def guarded(self, handler: Any) -> Any:
+    def guarded(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """The handler behind the session check (401 without one) and its refusals as answers."""
+
         async def endpoint(request: Request) -> Response:
             session = self.session(request)
             if session is None:
@@ -292,7 +297,7 @@ class DashboardRoutes:
             ticks=query.get("ticks") != "0",
         )
 
-        async def events() -> Any:
+        async def events() -> AsyncIterator[bytes]:
             try:
                 async for chunk in feed.events():
                     yield chunk
