@@ -56,7 +56,7 @@ def render(path: Path) -> str:
         if case.get("ratios"):
             cells = [_cell(case["ratios"].get(key), ".2f") for _, key, _ in columns]
             lines.append(f"| {case['case']} | revurb/soketi | " + " | ".join(cells) + " |")
-        for label, pair in case.get("comparisons", {}).items():
+        for label, pair in {**case.get("comparisons", {}), **case.get("paired", {})}.items():
             cells = [_cell(pair.get(key), ".3f") for _, key, _ in columns]
             lines.append(f"| {case['case']} | {label} | " + " | ".join(cells) + " |")
         for failure in case.get("failures", []):
