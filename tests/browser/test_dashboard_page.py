@@ -81,6 +81,7 @@ async def test_log_in_fails_with_a_wrong_secret_then_works(
     assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == ("revurb_dashboard", True, "Strict")
 
 
+@pytest.mark.timeout(150 if SCREENSHOT else 60)  # a minute of traffic before the screenshot
 async def test_the_connection_count_follows_pusher_js_clients(
     page: Page, enabled: RunningServer, node_driver: NodeDriver
 ) -> None:
