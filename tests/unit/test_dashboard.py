@@ -368,3 +368,12 @@ def test_a_test_event_is_signed_as_the_sdks_sign() -> None:
     params = dict(part.split("=", 1) for part in query.split("&"))
     assert list(params) == ["auth_key", "auth_timestamp", "auth_version", "body_md5", "auth_signature"]
     verify(APP, "POST", ["/apps/1/events"], params, body, now=NOW)
+
+
+def test_every_static_file_is_served_and_nothing_else() -> None:
+    from importlib import resources
+
+    from revurb.server.dashboard.pages import ASSETS, PAGES
+
+    shipped = {entry.name for entry in (resources.files("revurb.server.dashboard") / "static").iterdir()}
+    assert shipped == {*ASSETS, *PAGES}
