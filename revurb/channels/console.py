@@ -92,19 +92,14 @@ class ConsoleTap:
 
     def opened(self, socket_id: str) -> None:
         if self._admit(None):
-            self._emit(
-                {"kind": "opened", "time": time.time(), "node": self.node, "socket_id": socket_id}, None
-            )
+            entry = self._entry("opened")
+            entry["socket_id"] = socket_id
+            self._emit(entry, None)
 
     def closed(self, socket_id: str, code: int | None) -> None:
         if self._admit(None):
-            entry: ConsoleEntry = {
-                "kind": "closed",
-                "time": time.time(),
-                "node": self.node,
-                "socket_id": socket_id,
-                "code": code,
-            }
+            entry = self._entry("closed")
+            entry["socket_id"], entry["code"] = socket_id, code
             self._emit(entry, None)
 
     def subscribed(self, socket_id: str, channel: str) -> None:
@@ -124,13 +119,8 @@ class ConsoleTap:
         """A webhook request sent for this app: its event kind, channel and HTTP status (None: no
         answer). For the webhook sender to call; nothing calls it until webhooks are sent."""
         if self._admit(channel):
-            entry: ConsoleEntry = {
-                "kind": "webhook",
-                "time": time.time(),
-                "node": self.node,
-                "event": event,
-                "code": status,
-            }
+            entry = self._entry("webhook")
+            entry["event"], entry["code"] = event, status
             if channel is not None:
                 entry["channel"] = channel
             self._emit(entry, channel)
@@ -159,15 +149,13 @@ class ConsoleTap:
             return False
         return True
 
+    def _entry(self, kind: EntryKind) -> ConsoleEntry:
+        return {"kind": kind, "time": time.time(), "node": self.node}
+
     def _membership(self, kind: EntryKind, socket_id: str, channel: str) -> None:
         if self._admit(channel):
-            entry: ConsoleEntry = {
-                "kind": kind,
-                "time": time.time(),
-                "node": self.node,
-                "socket_id": socket_id,
-                "channel": channel,
-            }
+            entry = self._entry(kind)
+            entry["socket_id"], entry["channel"] = socket_id, channel
             self._emit(entry, channel)
 
     def _event(self, kind: EntryKind, socket_id: str | None, channel: str, event: str, data: Any) -> None:
