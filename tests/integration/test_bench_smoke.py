@@ -98,3 +98,27 @@ def test_fanout_smoke_run_reports_every_delivery(node: str, tmp_path: Path) -> N
     medians = summary["cases"][0]["servers"]["revurb"]
     assert medians["lost"] == 0
     assert medians["deliveries_per_s"] == case["servers"]["revurb"]["median"]["deliveries_per_s"]
+
+
+def test_fanout_smoke_run_with_a_console_open(node: str, tmp_path: Path) -> None:
+    dashboard = "REVURB_DASHBOARD=true,REVURB_DASHBOARD_SECRET=smoke"
+    options = [
+        "--subscribers",
+        str(SUBSCRIBERS),
+        "--seconds",
+        "2",
+        "--variant",
+        f"console:{dashboard},BENCH_CONSOLE=1001",
+    ]
+    result = run_bench(tmp_path, "fanout", *options)
+
+    [case] = result["cases"]
+    assert case["failures"] == []
+    assert set(case["paired"]) == {"revurb[console]/revurb paired"}
+    [plain] = case["servers"]["revurb"]["runs"]
+    [watched] = case["servers"]["revurb[console]"]["runs"]
+    assert "console_watcher" not in plain
+    console = watched["console_watcher"]
+    # The watcher saw the subscribers open and subscribe, then API events, 100 a second at most.
+    assert console["entries"] >= SUBSCRIBERS
+    assert watched["lost"] == 0 and watched["errors"] == 0
