@@ -411,13 +411,16 @@ class HttpProtocol(asyncio.Protocol):
             route = self.fast_path.http_route(request.scope)
             if route is not None:
                 coro = self._answer(route, request)
+        # Only the app's direct routes run by hand: its ASGI routes may use anyio or
+        # `asyncio.timeout`, which need `asyncio.current_task()` from the first step.
+        by_hand = self.eager and coro is not None
         if coro is None:
             coro = app(request.scope, request.receive, request.send)
 
         def done(error: BaseException | None) -> None:
             self._app_done(request, error)
 
-        if not self.eager:
+        if not by_hand:
             context = contextvars.Context() if self.config.reset_contextvars else None
             started = self.loop.create_task(run_in_task(coro, done), context=context)
             self.tasks.add(started)

@@ -483,17 +483,29 @@ async def test_an_eager_route_that_suspends_is_finished_by_a_task(clock: ClockLo
     assert opened.tasks() == set()
 
 
-async def test_an_eager_asgi_app_that_never_suspends_sends_head_and_body_in_one_write(
-    clock: ClockLoop,
-) -> None:
-    app = direct_app(FakeFastPath(eager=True))
+class TaskCheckingApp(EchoApp):
+    """EchoApp that records whether it ran inside a Task (anyio and `asyncio.timeout` need one)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_task: list[bool] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.in_task.append(asyncio.current_task() is not None)
+        await super().__call__(scope, receive, send)
+
+
+async def test_an_eager_apps_asgi_routes_still_run_in_a_task(clock: ClockLoop) -> None:
+    fallback = TaskCheckingApp()
+    app = HookedApp(FakeFastPath(eager=True), fallback)
     opened = open_http(app, clock)
 
     opened.feed(http_request("POST", "/plain", b"abc"))
     await asyncio.sleep(0)
+    await asyncio.sleep(0)
 
-    assert opened.transport.writes == [ok(b"POST /plain abc")]
-    assert app.calls == 1
+    assert fallback.in_task == [True]
+    assert b"".join(opened.transport.writes) == ok(b"POST /plain abc")
 
 
 # Hostile input (issue 13): header count, handshakes, early 413, head and keep-alive timeouts

@@ -5,7 +5,6 @@ An app's login sees its own app only: a request naming another answers 403 witho
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -113,9 +112,6 @@ class DashboardRoutes:
         return json({"app": app.id, "channel": channel, "members": rows, "total": len(members)})
 
     async def stream(self, request: Request, session: Session) -> Response:
-        # Revurb's transport may run a request without a Task until it first suspends; the streaming
-        # response needs one (an anyio task group), and suspending once here gets it.
-        await asyncio.sleep(0)
         dashboard = self.dashboard
         query = request.query_params
         own = dashboard.own
