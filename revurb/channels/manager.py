@@ -11,13 +11,17 @@ from revurb.apps import App
 from revurb.channels.channel import Channel
 from revurb.channels.names import ChannelKind, kind_of, server_to_user_channel
 from revurb.channels.presence import Member, presence_data
-from revurb.scaling.base import Backend, BusMessage
+from revurb.channels.roster import PENDING
+from revurb.scaling.base import Backend, BusMessage, Receipt, Version
 from revurb.wire import codes, frames
 from revurb.wire.codes import ErrorCode
 from revurb.wire.connection import Connection
 from revurb.wire.errors import SubscriptionError
 
 logger = logging.getLogger("revurb.channels")
+
+#: Roster reads a subscriber or a reconcile makes at most while this node is ahead of Redis's answer.
+ROSTER_READS = 3
 
 
 class ChannelManager:
@@ -32,6 +36,7 @@ class ChannelManager:
         self.users: dict[str, set[Connection[App]]] = {}
         self._count_dirty: set[str] = set()
         self._count_flush: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # Connections
 
@@ -80,16 +85,35 @@ class ChannelManager:
             connection.send(frames.subscription_succeeded(name))
             return
         await self.backend.add_subscriber(self.app.id, name)
-        first = False
         if member is not None:
-            channel.members[connection.socket_id] = member.user_id
-            first = await self.backend.add_member(self.app.id, name, member.user_id, member.user_info)
+            socket_id = connection.socket_id
+            channel.members[socket_id] = member.user_id
+            if channel.roster is not None:
+                channel.roster.ahead[socket_id] = PENDING  # no member event before its roster
+            user_id, info = member.user_id, member.user_info
+            if await self.backend.add_member(self.app.id, name, user_id, info, socket_id):
+                self._member_changed(channel, user_id, True, info, None, socket_id)
         await self._succeeded(connection, channel, kind)
-        if first and member is not None:
-            frame = frames.member_added(name, member.user_id, member.user_info)
-            self.broadcast(name, frame, connection.socket_id)
-        elif member is None:
+        if member is None:
             self._count_changed(channel)
+
+    async def _roster_for(self, socket_id: str, channel: Channel) -> dict[str, Any]:
+        """The roster a presence subscriber gets: Redis's, no older than what this node announced;
+        while Redis is down, what this node announced."""
+        view = channel.roster
+        if view is None:
+            return await self.backend.members(self.app.id, channel.name)
+        view.ahead[socket_id] = PENDING
+        roster = None
+        for _ in range(ROSTER_READS):
+            roster = await self.backend.roster(self.app.id, channel.name)
+            if roster is None or roster.version is None or roster.version >= view.version:
+                break
+        if roster is None:
+            view.given(socket_id, view.users, None)
+            return dict(view.users)
+        view.given(socket_id, roster.users, roster.version)
+        return roster.users
 
     async def _check_presence_room(self, name: str, member: Member) -> None:
         members = await self.backend.members(self.app.id, name)
@@ -103,7 +127,7 @@ class ChannelManager:
     async def _succeeded(self, connection: Connection[App], channel: Channel, kind: ChannelKind) -> None:
         data: dict[str, Any] | None = None
         if kind.presence:
-            data = presence_data(await self.backend.members(self.app.id, channel.name))
+            data = presence_data(await self._roster_for(connection.socket_id, channel))
         connection.send(frames.subscription_succeeded(channel.name, data))
         if kind.cache:
             cached = await self.backend.cache_get(self.app.id, channel.name)
@@ -122,8 +146,10 @@ class ChannelManager:
         await self.backend.remove_subscriber(self.app.id, name)
         user_id = channel.members.pop(connection.socket_id, None)
         if user_id is not None:
+            if channel.roster is not None:
+                channel.roster.ahead.pop(connection.socket_id, None)
             if await self.backend.remove_member(self.app.id, name, user_id):
-                self.broadcast(name, frames.member_removed(name, user_id))
+                self._member_changed(channel, user_id, False, None, None, None)
         else:
             self._count_changed(channel)
 
@@ -153,28 +179,96 @@ class ChannelManager:
 
     # Delivery
 
-    def broadcast(self, name: str, frame: str, except_socket_id: str | None = None) -> None:
-        """Deliver an encoded frame to a channel's subscribers here, then to the other nodes."""
-        channel = self.channels.get(name)
-        if channel is not None:
-            channel.send(frame, except_socket_id)
+    def broadcast(self, name: str, frame: str, except_socket_id: str | None = None) -> Receipt:
+        """Deliver an encoded frame to a channel's subscribers on every node, in the cluster's order.
+
+        With a bus, this node's own subscribers get it from the bus too (see `Backend.publish`)."""
         message: BusMessage = {"type": "event", "app": self.app.id, "channel": name, "frame": frame}
         if except_socket_id is not None:
             message["except_socket_id"] = except_socket_id
-        self.backend.publish(message)
+        receipt = self.backend.publish(message)
+        if receipt is None:
+            channel = self.channels.get(name)
+            if channel is not None:
+                channel.send(frame, except_socket_id)
+        return receipt
 
     def deliver_local(self, message: BusMessage) -> None:
-        """Apply a message from another node to this node's sockets."""
-        if message["type"] == "terminate":
+        """Apply a message from the bus to this node's sockets."""
+        kind = message["type"]
+        if kind == "terminate":
             self.terminate_user(message["user_id"], publish=False)
             return
         channel = self.channels.get(message["channel"])
         if channel is None:
             return
-        if message["type"] == "count":
-            self._count_changed(channel, publish=False)
-        else:
+        if kind == "event":
             channel.send(message["frame"], message.get("except_socket_id"))
+        elif kind == "count":
+            self._count_changed(channel, publish=False)
+        elif kind == "member":
+            added = message.get("added", False)
+            frame = message["frame"]
+            info = frames.loads(frames.loads(frame)["data"]).get("user_info") if added else None
+            self._member_changed(
+                channel,
+                message["user_id"],
+                added,
+                info,
+                message.get("version"),
+                message.get("except_socket_id"),
+                frame,
+            )
+
+    # Presence: what this node's sockets were told
+
+    def _member_changed(
+        self,
+        channel: Channel,
+        user_id: str,
+        added: bool,
+        info: Any,
+        version: Version | None,
+        except_socket_id: str | None,
+        frame: str | None = None,
+    ) -> None:
+        view = channel.roster
+        if view is None or not view.apply(user_id, added, info, version):
+            return
+        if frame is None:
+            frame = (
+                frames.member_added(channel.name, user_id, info)
+                if added
+                else frames.member_removed(channel.name, user_id)
+            )
+        channel.send_member_change(frame, except_socket_id, version)
+
+    async def reconcile(self) -> bool:
+        """After an outage: tell each presence channel's sockets here what changed meanwhile, by
+        comparing what they were told with Redis's roster. False if some must wait for a retry."""
+        done = True
+        for name, channel in list(self.channels.items()):
+            view = channel.roster
+            if view is None or not channel.members:
+                continue
+            if PENDING in view.ahead.values():
+                done = False  # a subscriber is reading its roster: try again later
+                continue
+            roster = None
+            for _ in range(ROSTER_READS):
+                roster = await self.backend.roster(self.app.id, name)
+                if roster is None or roster.version is None or roster.version >= view.version:
+                    break
+            if roster is None or roster.version is None or self.channels.get(name) is not channel:
+                done = done and roster is not None
+                continue
+            view.ahead.clear()
+            added, removed = view.reset(roster.users, roster.version)
+            for user_id, info in added.items():
+                channel.send_member_change(frames.member_added(name, user_id, info), None, None)
+            for user_id in removed:
+                channel.send_member_change(frames.member_removed(name, user_id), None, None)
+        return done
 
     # subscription_count, coalesced per channel
 
@@ -190,7 +284,12 @@ class ChannelManager:
 
     def _flush_counts_soon(self) -> None:
         task = asyncio.ensure_future(self._flush_counts())
-        task.add_done_callback(_log_failure)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        _log_failure(task)
 
     async def _flush_counts(self) -> None:
         self._count_flush = None
@@ -216,6 +315,16 @@ class ChannelManager:
             elif now - connection.last_seen >= interval:
                 connection.pinged_at = now
                 connection.send(frames.PING)
+
+    async def stop(self) -> None:
+        """Cancel this manager's background work (pending subscription_count updates)."""
+        if self._count_flush is not None:
+            self._count_flush.cancel()
+            self._count_flush = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
 
     def close_all(self, code: int, reason: str) -> None:
         """Tell every socket to reconnect (server shutdown)."""

@@ -97,6 +97,7 @@ def create_app(
                 await sweeper
             registry.close_all(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
             await backend.stop()
+            await registry.stop()
 
     app = Revurb(
         routes=routes,
