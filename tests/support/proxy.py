@@ -30,6 +30,7 @@ class FreezableProxy:
         self._loop = asyncio.new_event_loop()
         self._flowing = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"proxy-{self.port}", daemon=True)
 
@@ -44,8 +45,23 @@ class FreezableProxy:
 
     def stop(self) -> None:
         if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        current = asyncio.current_task()
+        tasks = [task for task in asyncio.all_tasks() if task is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        await asyncio.sleep(0)  # let the aborted transports finish closing
 
     def freeze(self) -> None:
         """Stop forwarding; keep every connection open."""
@@ -72,14 +88,13 @@ class FreezableProxy:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._flowing.set()
-        server = self._loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", self.port))
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        )
         self._ready.set()
         try:
             self._loop.run_forever()
         finally:
-            server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
             self._loop.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -89,7 +104,11 @@ class FreezableProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        try:
+            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        finally:
+            for end in (writer, up_writer):
+                end.transport.abort()
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
