@@ -202,14 +202,6 @@ async def test_a_dead_node_does_not_hold_back_delivery_after_an_outage(
     await _survived(scene, client, scene.nodes[:2], within=3.0, member_events=[removed])
 
 
-def _client_id(redis: RedisServer, name: str) -> str:
-    for line in redis.command("CLIENT", "LIST").decode().splitlines():
-        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        if fields.get("name") == name:
-            return fields["id"]
-    raise AssertionError(f"no client named {name}")
-
-
 async def test_one_nodes_bus_connection_killed(
     cluster: StartCluster, client: Any, private_redis: Callable[..., RedisServer]
 ) -> None:
@@ -218,7 +210,7 @@ async def test_one_nodes_bus_connection_killed(
     victim = (await up(scene.nodes[1]))["scaling"]["node"]
 
     async def fault() -> None:
-        assert redis.command("CLIENT", "KILL", "ID", _client_id(redis, f"revurb-{victim}-bus")) == b":1\r\n"
+        assert redis.kill_client(f"revurb-{victim}-bus")
 
     await _during_traffic(scene, fault)
     await _survived(scene, client)

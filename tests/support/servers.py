@@ -189,6 +189,14 @@ class RedisServer:
         except OSError:
             return b""
 
+    def kill_client(self, name: str) -> bool:
+        """`CLIENT KILL` the connection that named itself `name`; False if there is none."""
+        for line in self.command("CLIENT", "LIST").decode(errors="replace").splitlines():
+            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            if fields.get("name") == name:
+                return self.command("CLIENT", "KILL", "ID", fields["id"]) == b":1\r\n"
+        return False
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop redis-server with `sig` (SIGTERM: a clean shutdown; SIGKILL: a crash)."""
         if self.process is not None and self.process.poll() is None:
