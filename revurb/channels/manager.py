@@ -8,20 +8,18 @@ import time
 from typing import Any
 
 from revurb.apps import App
+from revurb.channels import membership
 from revurb.channels.channel import Channel
 from revurb.channels.names import ChannelKind, kind_of, server_to_user_channel
 from revurb.channels.presence import Member, presence_data
 from revurb.channels.roster import PENDING
-from revurb.scaling.base import Backend, BusMessage, Receipt, Version
+from revurb.scaling.base import Backend, BusMessage, Receipt
 from revurb.wire import codes, frames
 from revurb.wire.codes import ErrorCode
 from revurb.wire.connection import Connection
 from revurb.wire.errors import SubscriptionError
 
 logger = logging.getLogger("revurb.channels")
-
-#: Roster reads a subscriber or a reconcile makes at most while this node is ahead of Redis's answer.
-ROSTER_READS = 3
 
 
 class ChannelManager:
@@ -92,28 +90,10 @@ class ChannelManager:
                 channel.roster.ahead[socket_id] = PENDING  # no member event before its roster
             user_id, info = member.user_id, member.user_info
             if await self.backend.add_member(self.app.id, name, user_id, info, socket_id):
-                self._member_changed(channel, user_id, True, info, None, socket_id)
+                membership.changed(channel, user_id, True, info, None, socket_id)
         await self._succeeded(connection, channel, kind)
         if member is None:
             self._count_changed(channel)
-
-    async def _roster_for(self, socket_id: str, channel: Channel) -> dict[str, Any]:
-        """The roster a presence subscriber gets: Redis's, no older than what this node announced;
-        while Redis is down, what this node announced."""
-        view = channel.roster
-        if view is None:
-            return await self.backend.members(self.app.id, channel.name)
-        view.ahead[socket_id] = PENDING
-        roster = None
-        for _ in range(ROSTER_READS):
-            roster = await self.backend.roster(self.app.id, channel.name)
-            if roster is None or roster.version is None or roster.version >= view.version:
-                break
-        if roster is None:
-            view.given(socket_id, view.users, None)
-            return dict(view.users)
-        view.given(socket_id, roster.users, roster.version)
-        return roster.users
 
     async def _check_presence_room(self, name: str, member: Member) -> None:
         members = await self.backend.members(self.app.id, name)
@@ -127,7 +107,9 @@ class ChannelManager:
     async def _succeeded(self, connection: Connection[App], channel: Channel, kind: ChannelKind) -> None:
         data: dict[str, Any] | None = None
         if kind.presence:
-            data = presence_data(await self._roster_for(connection.socket_id, channel))
+            data = presence_data(
+                await membership.roster_for(self.backend, self.app.id, connection.socket_id, channel)
+            )
         connection.send(frames.subscription_succeeded(channel.name, data))
         if kind.cache:
             cached = await self.backend.cache_get(self.app.id, channel.name)
@@ -149,7 +131,7 @@ class ChannelManager:
             if channel.roster is not None:
                 channel.roster.ahead.pop(connection.socket_id, None)
             if await self.backend.remove_member(self.app.id, name, user_id):
-                self._member_changed(channel, user_id, False, None, None, None)
+                membership.changed(channel, user_id, False, None, None, None)
         else:
             self._count_changed(channel)
 
@@ -207,67 +189,15 @@ class ChannelManager:
         elif kind == "count":
             self._count_changed(channel, publish=False)
         elif kind == "member":
-            added = message.get("added", False)
-            frame = message["frame"]
-            info = frames.loads(frames.loads(frame)["data"]).get("user_info") if added else None
-            self._member_changed(
-                channel,
-                message["user_id"],
-                added,
-                info,
-                message.get("version"),
-                message.get("except_socket_id"),
-                frame,
-            )
-
-    # Presence: what this node's sockets were told
-
-    def _member_changed(
-        self,
-        channel: Channel,
-        user_id: str,
-        added: bool,
-        info: Any,
-        version: Version | None,
-        except_socket_id: str | None,
-        frame: str | None = None,
-    ) -> None:
-        view = channel.roster
-        if view is None or not view.apply(user_id, added, info, version):
-            return
-        if frame is None:
-            frame = (
-                frames.member_added(channel.name, user_id, info)
-                if added
-                else frames.member_removed(channel.name, user_id)
-            )
-        channel.send_member_change(frame, except_socket_id, version)
+            membership.from_bus(channel, message)
 
     async def reconcile(self) -> bool:
-        """After an outage: tell each presence channel's sockets here what changed meanwhile, by
-        comparing what they were told with Redis's roster. False if some must wait for a retry."""
+        """After an outage: tell this node's presence sockets what changed meanwhile (see
+        `membership.reconcile`). False if some channel must be tried again later."""
         done = True
-        for name, channel in list(self.channels.items()):
-            view = channel.roster
-            if view is None or not channel.members:
-                continue
-            if PENDING in view.ahead.values():
-                done = False  # a subscriber is reading its roster: try again later
-                continue
-            roster = None
-            for _ in range(ROSTER_READS):
-                roster = await self.backend.roster(self.app.id, name)
-                if roster is None or roster.version is None or roster.version >= view.version:
-                    break
-            if roster is None or roster.version is None or self.channels.get(name) is not channel:
-                done = done and roster is not None
-                continue
-            view.ahead.clear()
-            added, removed = view.reset(roster.users, roster.version)
-            for user_id, info in added.items():
-                channel.send_member_change(frames.member_added(name, user_id, info), None, None)
-            for user_id in removed:
-                channel.send_member_change(frames.member_removed(name, user_id), None, None)
+        for channel in list(self.channels.values()):
+            if channel.roster is not None and channel.members:
+                done = await membership.reconcile(self.backend, self.app.id, channel) and done
         return done
 
     # subscription_count, coalesced per channel
