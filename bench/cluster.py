@@ -104,7 +104,7 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _signed(path: str, body: bytes) -> dict[str, str]:
+def signed_query(path: str, body: bytes) -> dict[str, str]:
     query = {
         "auth_key": APP_KEY,
         "auth_timestamp": str(int(time.time())),
@@ -130,7 +130,7 @@ class Publisher:
         response = await self.http.post(
             self.url,
             content=body,
-            params=_signed(self.path, body),
+            params=signed_query(self.path, body),
             headers={"content-type": "application/json"},
         )
         if response.status_code != 200:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import signal
 import statistics
 import tempfile
@@ -28,7 +26,8 @@ import httpx
 import websockets
 
 from bench import report
-from bench.servers import APP_ID, APP_KEY, APP_SECRET, RevurbLauncher, Server
+from bench.cluster import signed_query
+from bench.servers import APP_ID, APP_KEY, RevurbLauncher, Server
 from tests.support.proxy import FreezableProxy
 from tests.support.sentinel import MASTER_NAME, sentinel_topology
 from tests.support.servers import RedisServer, free_port
@@ -51,18 +50,6 @@ class Record:
     windows: list[tuple[str, float, float]] = field(default_factory=list)
 
 
-def _signed(path: str, body: bytes) -> dict[str, str]:
-    query = {
-        "auth_key": APP_KEY,
-        "auth_timestamp": str(int(time.time())),
-        "auth_version": "1.0",
-        "body_md5": hashlib.md5(body).hexdigest(),
-    }
-    string = "&".join(f"{k}={v}" for k, v in sorted(query.items()))
-    signature = hmac.new(APP_SECRET.encode(), f"POST\n{path}\n{string}".encode(), hashlib.sha256)
-    return {**query, "auth_signature": signature.hexdigest()}
-
-
 async def _caller(node: Server, record: Record, every: float, until: float) -> None:
     path = f"/apps/{APP_ID}/events"
     async with httpx.AsyncClient(timeout=20) as http:
@@ -75,7 +62,7 @@ async def _caller(node: Server, record: Record, every: float, until: float) -> N
                 response = await http.post(
                     f"http://127.0.0.1:{node.port}{path}",
                     content=body,
-                    params=_signed(path, body),
+                    params=signed_query(path, body),
                     headers={"content-type": "application/json"},
                 )
                 if response.status_code == 200:

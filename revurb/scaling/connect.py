@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import redis
+import redis.sentinel
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+
+from revurb.config.settings import ScalingSettings
 
 CONNECT_TIMEOUT = 2.0
 SENTINEL_SCHEME = "redis+sentinel"
@@ -59,7 +63,7 @@ def parse_sentinels(text: str) -> tuple[tuple[str, int], ...]:
         if not part:
             continue
         host, _, port = part.rpartition(":") if ":" in part else (part, "", "")
-        if not port.isdigit():
+        if port and not port.isdigit():
             raise ValueError(f"{part!r} is not host:port")
         found.append((host or "127.0.0.1", int(port) if port else DEFAULT_SENTINEL_PORT))
     return tuple(found)
@@ -79,6 +83,53 @@ def from_sentinel_url(url: str, options: RedisOptions) -> RedisOptions:
         db=int(path[1]) if len(path) > 1 else options.db,
         username=unquote(user) or options.username,
         password=unquote(password) or options.password,
+    )
+
+
+def options_from(scaling: ScalingSettings) -> RedisOptions:
+    """The options `scaling` settings describe (the backend's and `revurb restart`'s)."""
+    return resolve(
+        RedisOptions(
+            url=scaling.redis_url,
+            host=scaling.redis_host,
+            port=scaling.redis_port,
+            username=scaling.redis_username,
+            password=scaling.redis_password,
+            db=scaling.redis_db,
+            sentinels=scaling.redis_sentinels,
+            sentinel_master=scaling.redis_sentinel_master,
+            sentinel_password=scaling.redis_sentinel_password,
+            prefix=scaling.channel,
+            heartbeat_interval=scaling.heartbeat_interval,
+            queue_size=scaling.queue_size,
+            history_seconds=scaling.history_seconds,
+            history_size=scaling.history_size,
+            timeout=scaling.redis_timeout,
+        )
+    )
+
+
+def connect_sync(options: RedisOptions) -> redis.Redis:
+    """A blocking client for one-off commands (`revurb restart`): the primary, however it is named."""
+    if options.sentinels:
+        sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            list(options.sentinels),
+            sentinel_kwargs={"password": options.sentinel_password, "socket_timeout": CONNECT_TIMEOUT},
+            socket_timeout=options.timeout,
+        )
+        primary: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            options.sentinel_master, username=options.username, password=options.password, db=options.db
+        )
+        return primary
+    if options.url:
+        return redis.Redis.from_url(options.url, socket_timeout=options.timeout)
+    return redis.Redis(
+        host=options.host,
+        port=options.port,
+        username=options.username,
+        password=options.password,
+        db=options.db,
+        socket_timeout=options.timeout,
     )
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from revurb.scaling import bus, lua
 from revurb.scaling.base import BusMessage, Node, Receipt
-from revurb.scaling.connect import RedisOptions, connect
+from revurb.scaling.connect import RedisOptions, connect, options_from
 from revurb.scaling.outbox import Outbox, Outgoing
 from revurb.scaling.redis_state import FAULTS, RedisState
 from revurb.scaling.share import Share
@@ -56,26 +56,7 @@ class Link(enum.Enum):
 
 def backend_from_settings(settings: Settings) -> RedisBackend:
     """The Redis backend `create_app` uses when `scaling.enabled`."""
-    scaling = settings.scaling
-    return RedisBackend(
-        RedisOptions(
-            url=scaling.redis_url,
-            host=scaling.redis_host,
-            port=scaling.redis_port,
-            username=scaling.redis_username,
-            password=scaling.redis_password,
-            db=scaling.redis_db,
-            sentinels=scaling.redis_sentinels,
-            sentinel_master=scaling.redis_sentinel_master,
-            sentinel_password=scaling.redis_sentinel_password,
-            prefix=scaling.channel,
-            heartbeat_interval=scaling.heartbeat_interval,
-            queue_size=scaling.queue_size,
-            history_seconds=scaling.history_seconds,
-            history_size=scaling.history_size,
-            timeout=scaling.redis_timeout,
-        )
-    )
+    return RedisBackend(options_from(settings.scaling))
 
 
 class RedisBackend(RedisState):
