@@ -39,6 +39,10 @@ PUBLISH_BATCH = 256
 #: Entries read per XREAD, and how long one XREAD blocks waiting for new ones.
 READ_COUNT = 1024
 READ_BLOCK_MS = 1000
+#: While entries arrive less than BUSY_GAP apart, the reader waits READ_LINGER before its next
+#: XREAD, so a burst reaches each socket in one write (one frame per entry, one write per burst).
+BUSY_GAP = 0.005
+READ_LINGER = 0.001
 #: How long other nodes remember that they swept a node (so it announces its users on return).
 TOMBSTONE_SECONDS = 3600
 #: How long `stop()` waits for queued messages (member_removed of the last sockets) to go out.
@@ -194,6 +198,8 @@ class RedisBackend(RedisState):
     # The bus: reading
 
     async def _read_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_reply = 0.0
         while True:
             await self._up.wait()
             generation = self._generation
@@ -204,10 +210,16 @@ class RedisBackend(RedisState):
             except FAULTS as error:
                 self._failed("bus", error, generation)
                 continue
+            read = 0
             for _, entries in reply or ():
+                read += len(entries)
                 for entry_id, fields in entries:
                     self._last_id = entry_id
                     self._receive(entry_id, fields)
+            now = loop.time()
+            if read and read < READ_COUNT and now - last_reply < BUSY_GAP:
+                await asyncio.sleep(READ_LINGER)
+            last_reply = now
 
     def _receive(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
