@@ -38,7 +38,7 @@ config = {
             "scaling": {
                 # Share channels, presence and counts between processes through Redis.
                 "enabled": env("REVERB_SCALING_ENABLED", False),
-                # Pub/sub channel and key prefix; clusters sharing one Redis use different ones.
+                # Bus stream and key prefix; clusters sharing one Redis use different ones.
                 "channel": env("REVERB_SCALING_CHANNEL", "reverb"),
                 # Seconds between node heartbeats; a dead node is swept within two of them.
                 "heartbeat_interval": env("REVERB_SCALING_HEARTBEAT_INTERVAL", 10.0),

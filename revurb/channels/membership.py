@@ -51,12 +51,16 @@ def changed(
     """A membership change (from the bus at `version`, or found here): told to the sockets here
     that do not know it yet."""
     view = channel.roster
-    if view is None or not view.apply(user_id, added, info, version):
+    if view is None:
         return
-    if frame is None:
-        name = channel.name
-        frame = frames.member_added(name, user_id, info) if added else frames.member_removed(name, user_id)
-    channel.send_member_change(frame, except_socket_id, version)
+    if view.apply(user_id, added, info, version):
+        if frame is None:
+            name = channel.name
+            frame = (
+                frames.member_added(name, user_id, info) if added else frames.member_removed(name, user_id)
+            )
+        channel.send_member_change(frame, except_socket_id, version)
+    view.caught_up()
 
 
 def from_bus(channel: Channel, message: BusMessage) -> None:

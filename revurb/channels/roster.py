@@ -37,8 +37,6 @@ class RosterView:
             if version <= self.version:
                 return False
             self.version = version
-            if self.ahead:
-                self.ahead = {sid: v for sid, v in self.ahead.items() if v > version}
         if added:
             if user_id in self.users:
                 self.users[user_id] = info
@@ -49,6 +47,11 @@ class RosterView:
             return False
         del self.users[user_id]
         return True
+
+    def caught_up(self) -> None:
+        """Forget sockets whose roster this view has reached (call after a change went out)."""
+        if self.ahead:
+            self.ahead = {sid: v for sid, v in self.ahead.items() if v > self.version}
 
     def spared(self, socket_id: str, version: Version | None) -> bool:
         """True if this socket already holds a change at `version` (or holds no roster yet)."""
