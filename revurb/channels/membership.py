@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from revurb.channels.channel import Channel
-from revurb.channels.roster import PENDING
+from revurb.channels.roster import PENDING, RosterView
 from revurb.scaling.base import Backend, BusMessage, Roster, Version
 from revurb.wire import frames
 
@@ -14,12 +14,12 @@ from revurb.wire import frames
 ROSTER_READS = 3
 
 
-async def _read(backend: Backend, app_id: str, channel: Channel, not_before: Version) -> Roster | None:
-    """Redis's roster, re-read while it is older than what this node already announced."""
+async def _read(backend: Backend, app_id: str, channel: Channel, view: RosterView) -> Roster | None:
+    """Redis's roster, re-read while it is older than what this node has announced meanwhile."""
     roster = None
     for _ in range(ROSTER_READS):
         roster = await backend.roster(app_id, channel.name)
-        if roster is None or roster.version is None or roster.version >= not_before:
+        if roster is None or roster.version is None or roster.version >= view.version:
             break
     return roster
 
@@ -31,7 +31,7 @@ async def roster_for(backend: Backend, app_id: str, socket_id: str, channel: Cha
     if view is None:
         return await backend.members(app_id, channel.name)
     view.ahead[socket_id] = PENDING  # no membership change reaches it before its roster
-    roster = await _read(backend, app_id, channel, view.version)
+    roster = await _read(backend, app_id, channel, view)
     if roster is None:
         view.given(socket_id, view.users, None)
         return dict(view.users)
@@ -79,7 +79,7 @@ async def reconcile(backend: Backend, app_id: str, channel: Channel) -> bool:
         return True
     if PENDING in view.ahead.values():
         return False
-    roster = await _read(backend, app_id, channel, view.version)
+    roster = await _read(backend, app_id, channel, view)
     if roster is None or roster.version is None:
         return roster is not None
     if PENDING in view.ahead.values():

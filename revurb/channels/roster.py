@@ -65,7 +65,7 @@ class RosterView:
         if version is None:
             self.ahead.pop(socket_id, None)
             return
-        if not self.known:
+        if not self.known and version >= self.version:
             self.users, self.version, self.known = dict(users), version, True
         if version > self.version:
             self.ahead[socket_id] = version
