@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from revurb.scaling.base import BusMessage
+from revurb.scaling.base import BusMessage, Receipt
 from revurb.scaling.redis import Link, RedisBackend, RedisOptions
 from revurb.scaling.share import Share
 from tests.support.pusher_socket import unique
@@ -85,6 +85,12 @@ async def _until(check: Callable[[], object], timeout: float = 5.0) -> None:
             await asyncio.sleep(0.02)
 
 
+async def _placed(receipt: Receipt) -> None:
+    """Wait until a published message has its place in the bus (Redis accepted it)."""
+    assert receipt is not None
+    await receipt
+
+
 def _event(n: int) -> BusMessage:
     return {"type": "event", "app": "1", "channel": "news", "frame": f'{{"n":{n}}}'}
 
@@ -93,7 +99,7 @@ async def test_outage_queue_keeps_the_newest_in_order(
     backends: StartBackends, private_redis: RedisServer
 ) -> None:
     (a, a_node), (b, b_node) = await backends(2, queue_size=5)
-    await a.publish(_event(0))
+    await _placed(a.publish(_event(0)))
     await _until(lambda: len(b_node.messages) == 1)
     private_redis.stop()
     await _until(lambda: a.health().get("health") == "DEGRADED")
@@ -126,7 +132,7 @@ async def test_a_node_reads_what_it_missed_while_its_bus_link_was_down(
     (a, _), (b, b_node) = await backends(2)
     await _until(lambda: private_redis.kill_client(f"revurb-{b.node_id}-bus"))
     for n in range(20):
-        await a.publish(_event(n))
+        await _placed(a.publish(_event(n)))
     await _until(lambda: len(b_node.events()) == 20, timeout=10)
     assert b_node.events() == [f'{{"n":{n}}}' for n in range(20)]
 
@@ -251,7 +257,7 @@ async def test_rediss_urls_connect_over_tls(tls_redis: tuple[int, Path]) -> None
         assert a.health()["scaling"]["connected"] is True
         assert await a.add_member("1", "presence-room", "u1", {"name": "U1"}, "1.1") is False
         assert await b.members("1", "presence-room") == {"u1": {"name": "U1"}}
-        await a.publish(_event(1))
+        await _placed(a.publish(_event(1)))
         await _until(lambda: len(pairs[1][1].messages) == 2)
         assert pairs[1][1].events() == ['{"n":1}']
     finally:

@@ -4,12 +4,12 @@ trigger order on every node."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 
 from tests.cluster.conftest import StartCluster
 from tests.cluster.traffic import trigger_tick
+from tests.support.fixture_types import ConnectToNode
 from tests.support.pusher_socket import unique
 
 ROUNDS = 20
@@ -17,7 +17,7 @@ EVENTS = 200
 
 
 async def test_sequential_triggers_alternating_between_nodes_never_invert(
-    cluster: StartCluster, client: Any
+    cluster: StartCluster, client: ConnectToNode
 ) -> None:
     a, b, c = cluster(3)
     async with httpx.AsyncClient(timeout=10) as http:

@@ -10,6 +10,7 @@ each node must get it exactly once and in trigger order; afterwards rosters, cou
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
 import tempfile
@@ -23,6 +24,7 @@ import pytest
 from tests.cluster.conftest import StartCluster, eventually, up
 from tests.cluster.test_state import _join
 from tests.cluster.traffic import Caller, Inbox, problems, settle
+from tests.support.fixture_types import ConnectToNode
 from tests.support.http import api
 from tests.support.proxy import FreezableProxy
 from tests.support.pusher_socket import PusherSocket, unique
@@ -74,7 +76,7 @@ async def private_redis() -> AsyncIterator[Callable[..., RedisServer]]:
 
 async def _scene(
     cluster: StartCluster,
-    client: Any,
+    client: ConnectToNode,
     redis: RedisServer,
     urls: list[str] | None = None,
     heartbeat: float = HEARTBEAT,
@@ -108,7 +110,7 @@ async def _scene(
 
 async def _survived(
     scene: Scene,
-    client: Any,
+    client: ConnectToNode,
     nodes: list[RunningServer] | None = None,
     within: float = 20.0,
     member_events: list[dict[str, Any]] | None = None,
@@ -129,13 +131,13 @@ async def _survived(
 
 async def _exact_afterwards(
     scene: Scene,
-    client: Any,
+    client: ConnectToNode,
     nodes: list[RunningServer],
     member_events: list[dict[str, Any]] | None = None,
 ) -> None:
     """Every process alive, /up OK, rosters, counts and max_connections exact."""
     assert all(node.alive() for node in nodes)
-    await asyncio.gather(*(eventually(lambda node=node: _ok(node), timeout=15) for node in nodes))
+    await asyncio.gather(*(eventually(functools.partial(_ok, node), timeout=15) for node in nodes))
     users = sorted(user for node, user in zip(scene.nodes, USERS, strict=True) if node in nodes)
     sockets = 2 * len(nodes)
     for node in nodes:
@@ -150,7 +152,7 @@ async def _exact_afterwards(
     expected = member_events or []
     for node, members in zip(scene.nodes, scene.members, strict=True):
         if node in nodes:
-            await eventually(lambda members=members: _member_events(members, len(expected)), timeout=12)
+            await eventually(functools.partial(_member_events, members, len(expected)), timeout=12)
             assert [f for f in members.others if "member" in str(f.get("event"))] == expected
     # max_connections is counted cluster-wide again: room for exactly one more socket.
     for _ in range(SOCKETS + 1 - sockets):
@@ -190,7 +192,11 @@ def _restart(redis: RedisServer, sig: int) -> Callable[[], Awaitable[None]]:
 @pytest.mark.parametrize("persistence", [False, True], ids=["no-persistence", "aof"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 async def test_redis_restarted_on_the_same_port(
-    cluster: StartCluster, client: Any, private_redis: Callable[..., RedisServer], sig: int, persistence: bool
+    cluster: StartCluster,
+    client: ConnectToNode,
+    private_redis: Callable[..., RedisServer],
+    sig: int,
+    persistence: bool,
 ) -> None:
     redis = private_redis(persistence)
     scene = await _scene(cluster, client, redis)
@@ -199,7 +205,7 @@ async def test_redis_restarted_on_the_same_port(
 
 
 async def test_a_dead_node_does_not_hold_back_delivery_after_an_outage(
-    cluster: StartCluster, client: Any, private_redis: Callable[..., RedisServer]
+    cluster: StartCluster, client: ConnectToNode, private_redis: Callable[..., RedisServer]
 ) -> None:
     redis = private_redis()
     # Heartbeats long enough that C is not swept before Redis goes.
@@ -217,7 +223,7 @@ async def test_a_dead_node_does_not_hold_back_delivery_after_an_outage(
 
 
 async def test_one_nodes_bus_connection_killed(
-    cluster: StartCluster, client: Any, private_redis: Callable[..., RedisServer]
+    cluster: StartCluster, client: ConnectToNode, private_redis: Callable[..., RedisServer]
 ) -> None:
     redis = private_redis()
     scene = await _scene(cluster, client, redis)
@@ -231,7 +237,7 @@ async def test_one_nodes_bus_connection_killed(
 
 
 async def test_every_client_paused_for_five_seconds(
-    cluster: StartCluster, client: Any, private_redis: Callable[..., RedisServer]
+    cluster: StartCluster, client: ConnectToNode, private_redis: Callable[..., RedisServer]
 ) -> None:
     redis = private_redis()
     scene = await _scene(cluster, client, redis)
@@ -245,7 +251,7 @@ async def test_every_client_paused_for_five_seconds(
 
 
 async def test_a_half_open_link_then_a_reset(
-    cluster: StartCluster, client: Any, private_redis: Callable[..., RedisServer]
+    cluster: StartCluster, client: ConnectToNode, private_redis: Callable[..., RedisServer]
 ) -> None:
     redis = private_redis()
     proxy = FreezableProxy(redis.port)
@@ -267,7 +273,9 @@ async def test_a_half_open_link_then_a_reset(
         proxy.stop()
 
 
-async def test_a_sentinel_failover_under_traffic(cluster: StartCluster, client: Any, tmp_path: Path) -> None:
+async def test_a_sentinel_failover_under_traffic(
+    cluster: StartCluster, client: ConnectToNode, tmp_path: Path
+) -> None:
     if sentinel_binary() is None:
         if in_ci():
             pytest.fail("redis-sentinel is required in CI but is not installed")

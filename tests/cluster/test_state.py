@@ -149,7 +149,7 @@ async def test_http_queries_are_identical_and_exact_from_every_node(
 
 
 async def test_a_join_right_after_another_nodes_join_gets_no_stale_member_added(
-    cluster: StartCluster, client: Any
+    cluster: StartCluster, client: ConnectToNode
 ) -> None:
     """The roster a subscriber gets already lists a user who joined on another node an instant
     before; the membership change that follows on the bus is not news to it, so it is not sent."""
