@@ -49,6 +49,8 @@ TOMBSTONE_SECONDS = 3600
 STOP_FLUSH_SECONDS = 2.0
 #: How long start-up waits for Redis before serving degraded.
 START_WAIT_SECONDS = 5.0
+#: A node's heartbeat key outlives its last beat by this many intervals.
+TTL_INTERVALS = 1.5
 
 
 class Link(enum.Enum):
@@ -70,7 +72,7 @@ class RedisBackend(RedisState):
         super().__init__(options)
         interval = self.options.heartbeat_interval
         self._tick = interval / 4
-        self._ttl_ms = max(1, int(interval * 1500))
+        self._ttl_ms = max(1, int(interval * TTL_INTERVALS * 1000))
         self._backoff_cap = min(BACKOFF_CAP, interval)
         self._stream = f"{self.prefix}:bus"
         # The bus connection blocks in XREAD: it may stay silent for the block time, no longer.
@@ -314,7 +316,12 @@ class RedisBackend(RedisState):
         if not await self._heartbeat(args=[self.prefix, self.node_id, self._ttl_ms]):
             # Expired, swept, or Redis lost its data while this link stayed up: register again.
             async with self._state_lock:
-                await self._share.reassert(self._mirror, self._ttl_ms)
+                swept = await self._share.reassert(self._mirror, self._ttl_ms)
+            logger.warning(
+                "node %s was not registered%s: re-asserted its share",
+                self.node_id,
+                " (it had been declared dead)" if swept else "",
+            )
         known = {str(node) for node in await self._cmd.smembers(f"{self.prefix}:nodes")}
         peers = sorted(known - {self.node_id})
         alive: list[int] = []
