@@ -176,22 +176,36 @@ class RedisBackend(RedisState):
             generation = self._generation
             batch = self._outbox.peek(PUBLISH_BATCH)
             try:
-                async with self._cmd.pipeline(transaction=False) as pipe:
+                # One transaction: the batch lands in one piece, right after the entry read first.
+                async with self._cmd.pipeline(transaction=True) as pipe:
+                    pipe.xrevrange(self._stream, count=1)
                     for item in batch:
                         pipe.xadd(
                             self._stream, {bus.FIELD: item.payload}, maxlen=self._bus_max, approximate=True
                         )
-                    await pipe.execute()
+                    before, *_ = await pipe.execute()
             except FAULTS as error:
                 self._failed("publish", error, generation)
                 continue
             except Exception:
                 # Not a connection fault: retrying would fail the same way, so drop the batch.
                 logger.exception("could not publish %d bus messages: dropped", len(batch))
+                before = None
             self._outbox.sent(batch)
+            if before is not None and self._read_up_to(before[0][0] if before else None):
+                # Everything ahead of the batch in the cluster's order is delivered here already:
+                # the batch may follow at once, without waiting to be read back.
+                self._deliver_own(batch)
+
+    def _read_up_to(self, entry_id: str | None) -> bool:
+        """True if this node has delivered the bus up to `entry_id` (None: the bus was empty)."""
+        if entry_id is None:
+            return True
+        return self._last_id is not None and bus.parse_id(self._last_id) >= bus.parse_id(entry_id)
 
     def _deliver_own(self, items: list[Outgoing]) -> None:
-        """Redis is down: this node's own messages not yet delivered here are, now, in order."""
+        """This node's own messages not yet delivered here are, now, in order (Redis is down, or
+        they are next in the cluster's order)."""
         for item in items:
             if item.seq > self._dedupe.own_delivered:
                 self._dedupe.own_delivered = item.seq
