@@ -20,7 +20,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/run", description="Benchmarks for Revurb; see docs/benchmarks.md."
     )
-    parser.add_argument("scenario", choices=[*scenarios.SCENARIOS, "cluster"])
+    parser.add_argument("scenario", choices=[*scenarios.SCENARIOS, "cluster", "fragments", "churn"])
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported")
     parser.add_argument("--vs", action="store_true", help="also run Soketi, interleaved, and print ratios")
     parser.add_argument("--seconds", type=float, help="measured time (fanout 10, soak 60, http 5, slow 20)")
@@ -199,6 +199,9 @@ def cluster(rest: list[str]) -> int:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["cluster"]:
         return cluster(argv[1:])
+    if argv[:1] in (["fragments"], ["churn"]):
+        env = {**os.environ, "PYTHONPATH": str(system.ROOT)}
+        return subprocess.run([sys.executable, "-m", f"bench.{argv[0]}", *argv[1:]], env=env).returncode
     args = parse(argv)
     system.raise_fd_limit()
     driver.ensure_installed()

@@ -82,6 +82,34 @@ config = {
             # Serve with Revurb's own HTTP and WebSocket protocols (lean sockets, each broadcast
             # framed once); false serves through uvicorn's own layers and plain ASGI messages.
             "fast_path": env("REVURB_FAST_PATH", True),
+            # Graceful drain on SIGTERM / SIGINT / `revurb restart`: readiness goes 503, listeners
+            # close, every socket gets pusher:error 4200 and is closed, spread over `drain_window`
+            # seconds; the process exits within `grace_period` seconds whatever is left.
+            "drain_window": env("REVURB_DRAIN_WINDOW", 5.0),
+            "grace_period": env("REVURB_GRACE_PERIOD", 20.0),
+            # `text` for people, `json` (one object a line) for log shippers. --log-format
+            "log_format": env("REVURB_LOG_FORMAT", "text"),
+            # Prometheus metrics (docs/deploy.md): off unless enabled; on their own port (Soketi's
+            # 9601) or, with port 0, at {path}/metrics on the main port behind the bearer token.
+            "metrics": {
+                "enabled": env("REVURB_METRICS", False),
+                "host": env("REVURB_METRICS_HOST"),  # default: the server's host
+                "port": env("REVURB_METRICS_PORT", 9601),
+                "token": env("REVURB_METRICS_TOKEN"),  # `Authorization: Bearer <token>` if set
+            },
+            # What Revurb refuses at its own edge, and how long it waits (docs/security.md).
+            "limits": {
+                # Seconds to send a whole request head, a WebSocket handshake included; then 408
+                # (or a silent close when nothing came). nginx's client_header_timeout is 60.
+                "request_head_timeout": env("REVURB_REQUEST_HEAD_TIMEOUT", 20.0),
+                # Seconds an HTTP keep-alive connection may sit idle between requests.
+                "keep_alive_timeout": env("REVURB_KEEP_ALIVE_TIMEOUT", 5.0),
+                # Header lines per request; more is answered 431.
+                "max_headers": env("REVURB_MAX_HEADERS", 100),
+                # Open WebSocket connections from one client address, per process (pusher:error
+                # 4100, then close, above it); None for no cap. Behind a proxy, cap at the proxy.
+                "max_connections_per_ip": env("REVURB_MAX_CONNECTIONS_PER_IP"),
+            },
         },
     },
     "apps": {
@@ -131,6 +159,10 @@ config = {
                 "max_event_data_size": env("REVERB_APP_MAX_EVENT_DATA_SIZE", 10_240),
                 # Webhook URLs (comma-separated in the environment), or {"url": ..., "event_types": [...]}.
                 "webhooks": env("REVERB_APP_WEBHOOKS", []),
+                # Events the HTTP API accepts per second for this app (an event counts once per
+                # channel; Soketi's max_backend_events_per_sec); over it, 429. Counted cluster-wide
+                # with scaling. None for no limit.
+                "max_backend_events_per_sec": env("REVERB_APP_MAX_BACKEND_EVENTS_PER_SEC"),
             },
         ],
     },

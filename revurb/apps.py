@@ -42,6 +42,9 @@ class App:
     max_presence_member_size: int = 2_048
     max_event_data_size: int = 10_240
     webhooks: tuple[Webhook, ...] = ()
+    #: Events the HTTP API accepts per second (each channel of an event counts, as in Soketi's
+    #: `max_backend_events_per_sec`); over it, 429. None: no limit.
+    max_backend_events_per_sec: int | None = None
 
 
 @runtime_checkable

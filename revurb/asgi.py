@@ -37,7 +37,9 @@ def _build() -> Revurb:
     try:
         settings = settings_for_process()
         _show_frames(settings)
-        return create_app(settings)
+        # Served by uvicorn's own server (a plain `uvicorn`, or a `--workers` worker): the app
+        # starts its drain from the signals itself.
+        return create_app(settings, drain_on_signals=True)
     except ConfigError as error:
         print(f"Invalid configuration: {error}", file=sys.stderr)
         raise SystemExit(2) from None

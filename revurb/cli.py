@@ -86,6 +86,13 @@ def start(
         int | None,
         typer.Option(help="Worker processes sharing the port; more than one needs scaling (Redis) enabled."),
     ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            help="text (default) or json: one object a line for log shippers [REVURB_LOG_FORMAT].",
+        ),
+    ] = None,
     tls_cert: Annotated[
         str | None, typer.Option(help="TLS certificate (PEM) to serve wss:// (options.tls.local_cert).")
     ] = None,
@@ -109,6 +116,7 @@ def start(
             (*SERVER, "hostname"): ("--hostname", hostname),
             (*SERVER, "debug"): ("--debug", True if debug else None),
             (*SERVER, "workers"): ("--workers", workers),
+            (*SERVER, "log_format"): ("--log-format", log_format),
             (*TLS, "local_cert"): ("--tls-cert", tls_cert),
             (*TLS, "local_pk"): ("--tls-key", tls_key),
             (*TLS, "passphrase"): ("--tls-passphrase", tls_passphrase),

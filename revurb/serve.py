@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import gc
+import logging.config
 import os
+import shutil
 import socket
 import ssl
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -17,17 +22,20 @@ import uvicorn
 
 from revurb import __version__
 from revurb.config import HANDOFF_VARIABLE, ConfigError, Settings, handoff
+from revurb.config.settings import LogFormat
 from revurb.install import client_endpoint
-from revurb.wire import codes
-from revurb.wire.codes import ErrorCode
+from revurb.limits import check_limits
+from revurb.log_format import TEXT_FORMAT
 
 if TYPE_CHECKING:
     from revurb.server.app import Revurb
 
-#: The largest frame uvicorn parses at all; each app's own `max_message_size` is checked after.
+#: The message limit at the frame header when the apps come from a provider (not known ahead).
 MIN_WS_MAX_SIZE = 1_048_576
-#: How long the plain ASGI path gets to send its `RECONNECT_NOW` goodbyes before uvicorn closes sockets.
-_GOODBYE_SECONDS = 0.2
+#: Of the grace period, what uvicorn's own shutdown leaves for the lifespan's end.
+_LIFESPAN_SECONDS = 0.5
+#: uvicorn's own wait for connections and tasks, in a worker whose drain has already run.
+_AFTER_DRAIN_SECONDS = 1
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -37,12 +45,12 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     protocol; without it, or with permessage-deflate on, uvicorn's own WebSocket implementation
     (`websockets`, sans-I/O) serves the sockets through plain ASGI.
     """
-    largest = max((app.max_message_size for app in settings.apps), default=0)
     deflate = settings.per_message_deflate
     options: dict[str, Any] = {
         "loop": "uvloop",
         "http": "httptools",
-        "ws_max_size": max(MIN_WS_MAX_SIZE, largest),
+        "ws_max_size": ws_max_size(settings),
+        "timeout_keep_alive": settings.limits.keep_alive_timeout,
         "ws_per_message_deflate": deflate,
         "ws_ping_interval": None,
         "ws_ping_timeout": None,
@@ -61,11 +69,26 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-class Server(uvicorn.Server):
-    """uvicorn's server, which first tells Pusher clients to reconnect (`RECONNECT_NOW`) when it shuts down.
+def ws_max_size(settings: Settings) -> int:
+    """The largest message any socket may send, checked by uvicorn or the transport at frame headers.
 
-    uvicorn closes WebSockets (`SERVICE_RESTART`) before the app's lifespan hears of the shutdown; on the fast
-    path the protocol asks the app first, and this does the same for the plain ASGI path.
+    With the apps listed in the configuration that is the largest app's `max_message_size` (each
+    socket's own app limit is applied once it is admitted); apps from a provider are not known
+    ahead, so then `MIN_WS_MAX_SIZE`.
+    """
+    largest = max((app.max_message_size for app in settings.apps), default=0)
+    if settings.app_provider is not None or not largest:
+        return max(MIN_WS_MAX_SIZE, largest)
+    return largest
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which drains Revurb first when it shuts down (see `server/drain.py`).
+
+    uvicorn would close WebSockets (`SERVICE_RESTART`) and refuse nothing before the app's lifespan
+    hears of the shutdown; the drain answers readiness 503, refuses new handshakes and API requests,
+    releases the cluster share and tells every socket `RECONNECT_NOW`, spread over the drain window,
+    all within the grace period. What is left of it bounds uvicorn's own wait.
     """
 
     def __init__(self, config: uvicorn.Config, app: Revurb) -> None:
@@ -78,25 +101,33 @@ class Server(uvicorn.Server):
         # full collection no longer walks it (about 15 ms, during which no socket is served).
         gc.freeze()
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Readiness turns false in the signal handler itself, not at uvicorn's next tick.
+        self.revurb.drain.refuse()
+        super().handle_exit(sig, frame)
+        if self.force_exit:  # a second Ctrl-C: no more waiting
+            self.revurb.drain.hurry()
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.revurb.registry.close_all(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
-        # The ASGI path writes from one task per socket: give them a moment to hand the frames over.
-        await asyncio.sleep(_GOODBYE_SECONDS)
+        drain = self.revurb.drain
+        await drain.run()
+        left = drain.deadline() - time.monotonic() - _LIFESPAN_SECONDS
+        self.config.timeout_graceful_shutdown = max(0, int(left))
         await super().shutdown(sockets)
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
-
-
-def log_config(debug: bool) -> dict[str, Any]:
+def log_config(debug: bool, log_format: LogFormat = "text") -> dict[str, Any]:
     """uvicorn's `log_config`: it is applied again in every worker process, so frames logged on
     `revurb.frames` with `--debug` reach the output from each of them."""
-    handler = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+    handler = {"class": "logging.StreamHandler", "formatter": log_format, "stream": "ext://sys.stderr"}
     quiet = "INFO" if debug else "WARNING"
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": LOG_FORMAT}},
+        "formatters": {
+            "text": {"format": TEXT_FORMAT},
+            "json": {"()": "revurb.log_format.JsonFormatter"},
+        },
         "handlers": {"default": handler},
         "loggers": {
             "revurb": {"handlers": ["default"], "level": "DEBUG" if debug else "INFO", "propagate": False},
@@ -143,6 +174,14 @@ def banner(settings: Settings) -> str:
     lines += [f"  app {app.id} (key {app.key})" for app in settings.apps]
     if settings.scaling.enabled:
         lines.append(f"  scaling on Redis, channel {settings.scaling.channel!r}")
+    lines.append(f"  readiness at {'https' if tls else 'http'}://{host}:{port}{settings.path}/ready")
+    metrics = settings.metrics
+    if metrics.on_main_port:
+        lines.append(
+            f"  metrics at {'https' if tls else 'http'}://{host}:{port}{settings.path}/metrics (token)"
+        )
+    elif metrics.enabled:
+        lines.append(f"  metrics at http://{metrics.host or settings.host}:{metrics.port}/metrics")
     return "\n".join(lines)
 
 
@@ -152,23 +191,82 @@ def serve(settings: Settings) -> None:
 
     check_tls(settings)
     settings = replace(settings, pid_file=default_pid_file(settings))
+    logging_config = log_config(settings.debug, settings.log_format)
+    logging.config.dictConfig(logging_config)
+    check_limits(settings.workers)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         **uvicorn_options(settings),
-        "log_config": log_config(settings.debug),
+        "log_config": logging_config,
         "log_level": "info" if settings.debug else "warning",
         "ssl_certfile": settings.tls.cert,
         "ssl_keyfile": settings.tls.key,
         "ssl_keyfile_password": settings.tls.passphrase,
+        # Workers run uvicorn's own server, told of a signal once the drain is done: what is still
+        # open then gets a moment, not another grace period.
+        "timeout_graceful_shutdown": _AFTER_DRAIN_SECONDS,
     }
     if settings.workers > 1:
-        # Workers are spawned fresh and import `revurb.asgi`, which reads the resolved settings here.
-        settings = replace(settings, signal_pid=os.getpid())
-        os.environ[HANDOFF_VARIABLE] = handoff(settings)
-        typer.echo(banner(settings))
-        uvicorn.run("revurb.asgi:app", workers=settings.workers, **options)
+        with _worker_metrics(settings) as settings:
+            # Workers are spawned fresh and import `revurb.asgi`, which reads the resolved settings here.
+            settings = replace(settings, signal_pid=os.getpid())
+            os.environ[HANDOFF_VARIABLE] = handoff(settings)
+            typer.echo(banner(settings))
+            uvicorn.run("revurb.asgi:app", workers=settings.workers, **options)
         return
+    _check_metrics_port(settings)
     app = create_app(settings)
     typer.echo(banner(settings))
     Server(uvicorn.Config(app, **options), app).run()
+
+
+def _check_metrics_port(settings: Settings) -> None:
+    """A metrics port already taken is one clear message before start, not a failed lifespan."""
+    metrics = settings.metrics
+    if not metrics.enabled or metrics.on_main_port:
+        return
+    host = metrics.host or settings.host
+    try:
+        with socket.create_server((host, metrics.port)):
+            pass
+    except OSError as error:
+        raise _port_taken(host, metrics.port, error) from None
+
+
+def _port_taken(host: str, port: int, error: OSError) -> ConfigError:
+    where = "servers.reverb.metrics.port (REVURB_METRICS_PORT)"
+    return ConfigError(f"{where}: cannot listen on {host}:{port}: {error}")
+
+
+@contextlib.contextmanager
+def _worker_metrics(settings: Settings) -> Iterator[Settings]:
+    """With metrics on, a directory for the workers' counts and, on the metrics port, this
+    supervisor's listener that sums them."""
+    if not settings.metrics.enabled:
+        yield settings
+        return
+    from revurb.server.metrics import exposition
+    from revurb.server.metrics_files import read_snapshots
+    from revurb.server.metrics_http import MetricsListener, MetricsThread
+
+    directory = tempfile.mkdtemp(prefix="revurb-metrics-")
+    metrics = settings.metrics
+    thread: MetricsThread | None = None
+    try:
+        if not metrics.on_main_port:
+
+            def source() -> bytes:
+                return exposition(*read_snapshots(directory))
+
+            host = metrics.host or settings.host
+            thread = MetricsThread(MetricsListener(host, metrics.port, metrics.token, source))
+            try:
+                thread.start()
+            except OSError as error:
+                raise _port_taken(host, metrics.port, error) from None
+        yield replace(settings, metrics=replace(metrics, directory=directory))
+    finally:
+        if thread is not None:
+            thread.stop()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -34,3 +34,21 @@ def method_not_allowed(method: str, allowed: str) -> ApiError:
 
 def too_large(message: str) -> ApiError:
     return ApiError(status.HTTP_413_CONTENT_TOO_LARGE, message)
+
+
+def draining() -> ApiError:
+    return ApiError(status.HTTP_503_SERVICE_UNAVAILABLE, "Server is shutting down")
+
+
+#: Seconds until the next window of the event rate limit (it is one second long).
+RETRY_AFTER_SECONDS = 1
+
+
+def too_many_events(limit: int) -> ApiError:
+    """Over the app's `max_backend_events_per_sec` (429), with the headers Soketi sends."""
+    headers = {
+        "Retry-After": str(RETRY_AFTER_SECONDS),
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": "0",
+    }
+    return ApiError(status.HTTP_429_TOO_MANY_REQUESTS, "Too many requests", headers)

@@ -7,6 +7,7 @@ path a Pusher server has, and it needs no middleware, no `Request` object and no
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,16 +17,20 @@ from revurb.api import events, queries, signature
 from revurb.api.errors import (
     ApiError,
     bad_request,
+    draining,
     method_not_allowed,
     not_found,
     too_large,
+    too_many_events,
     unauthorized,
 )
+from revurb.api.tally import ApiTally
 from revurb.apps import App, AppProvider
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import is_valid_name
 from revurb.channels.registry import Registry
 from revurb.config import Settings
+from revurb.scaling.event_rate import EventRate, event_rate_for
 from revurb.wire import frames
 from revurb.wire.types import Receive, Scope, Send
 
@@ -89,6 +94,8 @@ class HttpApi:
         self.settings = settings
         self.provider = provider
         self.registry = registry
+        #: Events accepted per app and second (closed by the app's lifespan).
+        self.rate: EventRate = event_rate_for(settings)
         prefix = re.escape(settings.path)
         app = r"/apps/(?P<app_id>[^/]+)"
         endpoints: list[tuple[str, Handler, str]] = [
@@ -106,6 +113,9 @@ class HttpApi:
             (re.compile(prefix + route), handler, method) for route, handler, method in endpoints
         ]
         self._starts = (settings.path + "/apps/", settings.path + "/users/")
+        self.tally = ApiTally()
+        #: Set by the drain: every request is answered 503, so a proxy retries it on another node.
+        self.refusing = False
 
     def local_path(self, scope: Scope) -> str:
         """The request path below a host app's mount point, if any."""
@@ -134,7 +144,9 @@ class HttpApi:
             try:
                 body = await self._read_body(scope, receive)
             except ApiError as error:
-                await respond(send, json_response(error.status, {"error": error.message}, error.headers))
+                # The body is refused unread: close, or the server would read it all to find the next request.
+                headers = {**error.headers, "Connection": "close"}
+                await respond(send, json_response(error.status, {"error": error.message}, headers))
                 return
         response = await self.answer(
             method, self.local_path(scope), scope["path"], scope.get("query_string", b""), body, matched
@@ -148,14 +160,23 @@ class HttpApi:
 
         `local_path` is the path below a host app's mount point, `full_path` the path as received.
         """
+        started = time.perf_counter()
+        response = await self._answer(method, local_path, full_path, query_string, body, matched)
+        self.tally.record(matched[0].__name__, response.status, time.perf_counter() - started)
+        return response
+
+    async def _answer(
+        self, method: str, local_path: str, full_path: str, query_string: bytes, body: bytes, matched: Matched
+    ) -> ApiResponse:
         handler, allowed, path_params = matched
         try:
+            if self.refusing:
+                raise draining()
             # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
             if method != allowed:
                 raise method_not_allowed(method, allowed)
-            limit = self.settings.max_request_size
-            if len(body) > limit:
-                raise too_large(f"The request body is larger than {limit} bytes")
+            if len(body) > self.settings.max_request_size:
+                raise self.body_too_large()
             query = parse_query(query_string)
             request = ApiRequest(method, path_params, query, body)
             app = await self._find_app(request)
@@ -165,25 +186,29 @@ class HttpApi:
             return json_response(error.status, {"error": error.message}, error.headers)
         return ApiResponse(200, frames.dumps_bytes(result))
 
+    def body_too_large(self) -> ApiError:
+        """The refusal of a request body over `max_request_size` (413)."""
+        return too_large(f"The request body is larger than {self.settings.max_request_size} bytes")
+
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.settings.max_request_size
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if value.isdigit() and int(value) > limit:
-                    raise too_large(f"The request body is larger than {limit} bytes")
+                    raise self.body_too_large()
                 break
         message = await receive()
         body = message.get("body", b"")
         if not message.get("more_body", False):
             if len(body) > limit:
-                raise too_large(f"The request body is larger than {limit} bytes")
+                raise self.body_too_large()
             return bytes(body)
         chunks = bytearray(body)
         while message.get("more_body", False):
             message = await receive()
             chunks += message.get("body", b"")
             if len(chunks) > limit:
-                raise too_large(f"The request body is larger than {limit} bytes")
+                raise self.body_too_large()
         return bytes(chunks)
 
     async def _find_app(self, request: ApiRequest) -> App:
@@ -209,8 +234,18 @@ class HttpApi:
 
     # Endpoints
 
+    async def _within_rate(self, app: App, events_in: list[events.Event]) -> None:
+        """Count the events (once per channel, as Soketi does) against the app's limit, if it has one."""
+        limit = app.max_backend_events_per_sec
+        if limit is None:
+            return
+        points = sum(max(len(event.channels), 1) for event in events_in)
+        if not await self.rate.take(app.id, points, limit):
+            raise too_many_events(limit)
+
     async def trigger(self, request: ApiRequest, manager: ChannelManager) -> Any:
         event = events.parse_event(manager.app, events.parse_body(request.body))
+        await self._within_rate(manager.app, [event])
         await events.publish_all(manager, [event])
         if not event.info:
             return {}
@@ -222,6 +257,7 @@ class HttpApi:
 
     async def trigger_batch(self, request: ApiRequest, manager: ChannelManager) -> Any:
         batch = events.parse_batch(manager.app, events.parse_body(request.body))
+        await self._within_rate(manager.app, batch)
         await events.publish_all(manager, batch)
         if not any(event.info for event in batch):
             return {}

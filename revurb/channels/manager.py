@@ -13,6 +13,7 @@ from revurb.channels.channel import Channel
 from revurb.channels.names import ChannelKind, kind_of, server_to_user_channel
 from revurb.channels.presence import Member, presence_data
 from revurb.channels.roster import PENDING
+from revurb.channels.tally import AppTally
 from revurb.scaling.base import Backend, BusMessage, Receipt
 from revurb.wire import codes, frames
 from revurb.wire.codes import ErrorCode
@@ -35,6 +36,7 @@ class ChannelManager:
         self._count_dirty: set[str] = set()
         self._count_flush: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.tally = AppTally()
 
     # Connections
 
@@ -172,7 +174,7 @@ class ChannelManager:
         if receipt is None:
             channel = self.channels.get(name)
             if channel is not None:
-                channel.send(frame, except_socket_id)
+                self._tally_sent(channel.send(frame, except_socket_id), len(frame), self.backend.node_id)
         return receipt
 
     def deliver_local(self, message: BusMessage) -> None:
@@ -185,11 +187,23 @@ class ChannelManager:
         if channel is None:
             return
         if kind == "event":
-            channel.send(message["frame"], message.get("except_socket_id"))
+            frame = message["frame"]
+            sent = channel.send(frame, message.get("except_socket_id"))
+            self._tally_sent(sent, len(frame), message.get("node", self.backend.node_id))
         elif kind == "count":
             self._count_changed(channel, publish=False)
         elif kind == "member":
             membership.from_bus(channel, message)
+
+    def _tally_sent(self, sent: int, size: int, origin: str) -> None:
+        """Count deliveries by where the frame was published (this node, or another over the bus)."""
+        tally = self.tally
+        if origin == self.backend.node_id:
+            tally.sent_local += sent
+            tally.bytes_local += sent * size
+        else:
+            tally.sent_remote += sent
+            tally.bytes_remote += sent * size
 
     async def reconcile(self) -> bool:
         """After an outage: tell this node's presence sockets what changed meanwhile (see

@@ -13,6 +13,8 @@ class Registry:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.managers: dict[str, ChannelManager] = {}
+        #: Set when the server drains: the drain tells each socket to reconnect, in its own time.
+        self.draining = False
 
     def manager(self, app: App) -> ChannelManager:
         manager = self.managers.get(app.id)

@@ -20,6 +20,8 @@ from revurb.config.load import (
 )
 from revurb.config.settings import (
     ConfigError,
+    LimitSettings,
+    MetricsSettings,
     ScalingSettings,
     Settings,
     TLSSettings,
@@ -31,10 +33,12 @@ __all__ = [
     "ENV_PATHS",
     "HANDOFF_VARIABLE",
     "LOCAL_CONFIG",
+    "LimitSettings",
     "App",
     "AppProvider",
     "ConfigAppProvider",
     "ConfigError",
+    "MetricsSettings",
     "ScalingSettings",
     "Settings",
     "TLSSettings",

@@ -84,6 +84,9 @@ def _app(read: Reader, at: ConfigPath) -> App | None:
         ),
         "max_event_data_size": read.get((*at, "max_event_data_size"), as_positive, d.max_event_data_size),
         "webhooks": read.get((*at, "webhooks"), _webhooks, d.webhooks),
+        "max_backend_events_per_sec": read.get(
+            (*at, "max_backend_events_per_sec"), v.as_optional_int, d.max_backend_events_per_sec
+        ),
     }
     if key is None and secret is None and app_id is None:
         return None

@@ -8,8 +8,17 @@ from revurb.apps import import_provider
 from revurb.config import values as v
 from revurb.config.app_options import read_apps
 from revurb.config.reader import Reader, as_name, as_path, as_port, as_positive, as_sentinels
-from revurb.config.settings import ConfigError, ScalingSettings, Settings, TLSSettings
-from revurb.config.sources import REDIS, SCALING, SERVER, TLS, Layer, dotted
+from revurb.config.settings import (
+    LOG_FORMATS,
+    ConfigError,
+    LimitSettings,
+    LogFormat,
+    MetricsSettings,
+    ScalingSettings,
+    Settings,
+    TLSSettings,
+)
+from revurb.config.sources import LIMITS, METRICS, REDIS, SCALING, SERVER, TLS, Layer, dotted
 
 
 def build_settings(layer: Layer) -> Settings:
@@ -75,8 +84,18 @@ def build_settings(layer: Layer) -> Settings:
         sweep_interval=read.get((*SERVER, "sweep_interval"), v.as_float, defaults.sweep_interval),
         per_message_deflate=read.get((*SERVER, "per_message_deflate"), v.as_bool, False),
         fast_path=read.get((*SERVER, "fast_path"), v.as_bool, defaults.fast_path),
+        drain_window=read.get((*SERVER, "drain_window"), v.as_seconds, defaults.drain_window),
+        grace_period=read.get((*SERVER, "grace_period"), v.as_float, defaults.grace_period),
+        log_format=read.get((*SERVER, "log_format"), _log_format, defaults.log_format),
+        metrics=_metrics(read),
+        limits=_limits(read),
     )
     read.check_unknown()
+    if settings.drain_window >= settings.grace_period:
+        raise ConfigError(
+            f"{read.label((*SERVER, 'drain_window'))} is {settings.drain_window:g} s, which must be shorter "
+            f"than {read.label((*SERVER, 'grace_period'))} ({settings.grace_period:g} s)"
+        )
     return settings
 
 
@@ -88,6 +107,39 @@ def check(settings: Settings, workers_label: str = "servers.reverb.workers (REVE
             "set REVERB_SCALING_ENABLED=true (servers.reverb.scaling.enabled) and point it at Redis"
         )
     return settings
+
+
+def _log_format(label: str, raw: object) -> LogFormat:
+    return v.as_choice(label, raw, LOG_FORMATS)
+
+
+def _metrics(read: Reader) -> MetricsSettings:
+    defaults = MetricsSettings()
+    metrics = MetricsSettings(
+        enabled=read.get((*METRICS, "enabled"), v.as_bool, False),
+        host=read.get((*METRICS, "host"), v.as_optional_str, None),
+        port=read.get((*METRICS, "port"), lambda label, raw: v.as_int(label, raw, 0, 65535), defaults.port),
+        token=read.get((*METRICS, "token"), v.as_optional_str, None),
+        directory=read.get((*METRICS, "directory"), v.as_optional_str, None),
+    )
+    if metrics.on_main_port and metrics.token is None:
+        raise ConfigError(
+            f"{read.label((*METRICS, 'port'))} is 0 (metrics on the main port), which needs a token: "
+            "set REVURB_METRICS_TOKEN (servers.reverb.metrics.token)"
+        )
+    return metrics
+
+
+def _limits(read: Reader) -> LimitSettings:
+    defaults = LimitSettings()
+    return LimitSettings(
+        request_head_timeout=read.get(
+            (*LIMITS, "request_head_timeout"), v.as_float, defaults.request_head_timeout
+        ),
+        keep_alive_timeout=read.get((*LIMITS, "keep_alive_timeout"), v.as_float, defaults.keep_alive_timeout),
+        max_headers=read.get((*LIMITS, "max_headers"), as_positive, defaults.max_headers),
+        max_connections_per_ip=read.get((*LIMITS, "max_connections_per_ip"), v.as_optional_int, None),
+    )
 
 
 def _tls(read: Reader) -> TLSSettings:

@@ -54,6 +54,22 @@ def settings_to_config(settings: Settings) -> dict[str, Any]:
         "per_message_deflate": settings.per_message_deflate,
         "sweep_interval": settings.sweep_interval or None,
         "fast_path": settings.fast_path,
+        "drain_window": settings.drain_window,
+        "grace_period": settings.grace_period,
+        "log_format": settings.log_format,
+        "metrics": {
+            "enabled": settings.metrics.enabled,
+            "host": settings.metrics.host,
+            "port": settings.metrics.port,
+            "token": settings.metrics.token,
+            "directory": settings.metrics.directory,
+        },
+        "limits": {
+            "request_head_timeout": settings.limits.request_head_timeout,
+            "keep_alive_timeout": settings.limits.keep_alive_timeout,
+            "max_headers": settings.limits.max_headers,
+            "max_connections_per_ip": settings.limits.max_connections_per_ip,
+        },
     }
     apps = [_app(app) for app in settings.apps]
     client = {"port": settings.client_port, "scheme": settings.client_scheme}
@@ -86,4 +102,5 @@ def _app(app: App) -> dict[str, Any]:
         "max_presence_member_size": app.max_presence_member_size,
         "max_event_data_size": app.max_event_data_size,
         "webhooks": [{"url": hook.url, "event_types": list(hook.event_types)} for hook in app.webhooks],
+        "max_backend_events_per_sec": app.max_backend_events_per_sec,
     }

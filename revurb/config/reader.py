@@ -20,7 +20,7 @@ IGNORED: tuple[ConfigPath, ...] = (
     (*TLS, "verify_peer"),
 )
 #: Keys whose values never appear in messages.
-SECRET_KEYS = ("secret", "password", "passphrase", "url")
+SECRET_KEYS = ("secret", "password", "passphrase", "url", "token")
 
 
 class Reader:

@@ -9,6 +9,10 @@ from revurb.apps import App
 
 Scheme = Literal["http", "https"]
 SCHEMES: tuple[Scheme, ...] = ("http", "https")
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+#: Soketi's metrics port, the default of `REVURB_METRICS_PORT`; 0 serves `{path}/metrics` on the main port.
+METRICS_PORT = 9601
 
 
 class ConfigError(ValueError):
@@ -63,6 +67,40 @@ class ScalingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus metrics: off by default; on their own port, or on the main port behind a token."""
+
+    enabled: bool = False
+    #: Interface of the metrics port; None means the server's own `host`.
+    host: str | None = None
+    #: 0 serves `{path}/metrics` on the main port, which then needs `token`.
+    port: int = METRICS_PORT
+    #: Bearer token a scrape must send (`Authorization: Bearer ...`); None asks for none.
+    token: str | None = field(default=None, repr=False)
+    #: Where `--workers` processes leave their counts for the supervisor (set by `revurb start`).
+    directory: str | None = None
+
+    @property
+    def on_main_port(self) -> bool:
+        return self.enabled and self.port == 0
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """What Revurb refuses at its own edge, and how long it waits (docs/security.md)."""
+
+    #: Seconds a connection may take to send a whole request head, a WebSocket handshake included
+    #: (nginx's `client_header_timeout` is 60); then 408, or a silent close if nothing came.
+    request_head_timeout: float = 20.0
+    #: Seconds an HTTP keep-alive connection may sit idle between requests (uvicorn's default).
+    keep_alive_timeout: float = 5.0
+    #: Header lines per request head; more is answered 431.
+    max_headers: int = 100
+    #: Open WebSocket connections from one client address, per server process; None: no cap.
+    max_connections_per_ip: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the server needs, resolved from config files, environment and defaults."""
 
@@ -98,6 +136,15 @@ class Settings:
     #: `revurb start` serves with Revurb's own HTTP and WebSocket protocols (lean sockets, frames
     #: encoded once per broadcast); off, uvicorn's own layers serve plain ASGI messages.
     fast_path: bool = True
+    #: Seconds over which a draining server closes its sockets (4200), so clients do not all
+    #: reconnect in the same millisecond.
+    drain_window: float = 5.0
+    #: Seconds a draining server may take in all before it exits, sockets still open or not.
+    grace_period: float = 20.0
+    #: `text` (for people) or `json` (one object a line, for log shippers).
+    log_format: LogFormat = "text"
+    metrics: MetricsSettings = MetricsSettings()
+    limits: LimitSettings = LimitSettings()
 
 
 def normalise_path(path: str) -> str:

@@ -23,6 +23,8 @@ SERVER = ("servers", "reverb")
 SCALING = (*SERVER, "scaling")
 REDIS = (*SCALING, "server")
 TLS = (*SERVER, "options", "tls")
+METRICS = (*SERVER, "metrics")
+LIMITS = (*SERVER, "limits")
 
 #: Environment variable -> where it lands in the nested configuration (Reverb's names first).
 ENV_PATHS: dict[str, ConfigPath] = {
@@ -44,6 +46,7 @@ ENV_PATHS: dict[str, ConfigPath] = {
     "REVERB_APP_MAX_PRESENCE_MEMBER_SIZE": (*APP, "max_presence_member_size"),
     "REVERB_APP_MAX_EVENT_DATA_SIZE": (*APP, "max_event_data_size"),
     "REVERB_APP_WEBHOOKS": (*APP, "webhooks"),
+    "REVERB_APP_MAX_BACKEND_EVENTS_PER_SEC": (*APP, "max_backend_events_per_sec"),
     "REVERB_APPS_PROVIDER": ("apps", "provider"),
     "REVERB_SERVER_HOST": (*SERVER, "host"),
     "REVERB_SERVER_PORT": (*SERVER, "port"),
@@ -79,6 +82,17 @@ ENV_PATHS: dict[str, ConfigPath] = {
     "REVERB_PER_MESSAGE_DEFLATE": (*SERVER, "per_message_deflate"),
     "REVERB_SWEEP_INTERVAL": (*SERVER, "sweep_interval"),
     "REVURB_FAST_PATH": (*SERVER, "fast_path"),
+    "REVURB_DRAIN_WINDOW": (*SERVER, "drain_window"),
+    "REVURB_GRACE_PERIOD": (*SERVER, "grace_period"),
+    "REVURB_LOG_FORMAT": (*SERVER, "log_format"),
+    "REVURB_METRICS": (*METRICS, "enabled"),
+    "REVURB_METRICS_HOST": (*METRICS, "host"),
+    "REVURB_METRICS_PORT": (*METRICS, "port"),
+    "REVURB_METRICS_TOKEN": (*METRICS, "token"),
+    "REVURB_REQUEST_HEAD_TIMEOUT": (*LIMITS, "request_head_timeout"),
+    "REVURB_KEEP_ALIVE_TIMEOUT": (*LIMITS, "keep_alive_timeout"),
+    "REVURB_MAX_HEADERS": (*LIMITS, "max_headers"),
+    "REVURB_MAX_CONNECTIONS_PER_IP": (*LIMITS, "max_connections_per_ip"),
 }
 
 #: Short names accepted in files, stored under the full name so layers override each other.

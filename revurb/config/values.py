@@ -60,6 +60,13 @@ def as_float(label: str, raw: object) -> float:
     return value
 
 
+def as_seconds(label: str, raw: object) -> float:
+    """A number of seconds that may be 0."""
+    if raw == 0 or raw == "0":
+        return 0.0
+    return as_float(label, raw)
+
+
 def as_str(label: str, raw: object, allow_empty: bool = True) -> str:
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         return str(raw)

@@ -30,6 +30,7 @@ def relay(connection: Connection[App], manager: ChannelManager, message: ClientM
     if not subscribed and app.accept_client_events_from == "members":
         raise PusherError(ErrorCode.UNAUTHORIZED, codes.CLIENT_EVENT_NOT_MEMBER)
     if not allow(connection, time.monotonic()):
+        manager.tally.rate_limited += 1
         raise PusherError(ErrorCode.CLIENT_EVENT_REJECTED, codes.CLIENT_EVENT_RATE_LIMITED)
     user_id = channel.members.get(connection.socket_id) if channel is not None else None
     frame = frames.event(message["event"], name, message.get("data"), user_id)

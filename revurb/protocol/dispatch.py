@@ -27,6 +27,7 @@ class Dispatcher:
         if not await manager.add(connection):
             self.fail(connection, PusherError(ErrorCode.OVER_QUOTA, codes.APP_OVER_QUOTA, True))
             return False
+        manager.tally.opened += 1
         connection.send(frames.connection_established(connection.socket_id, connection.app.activity_timeout))
         return True
 
@@ -34,6 +35,9 @@ class Dispatcher:
         """Handle one frame from a client. Nothing a client sends can raise out of here."""
         connection.touch()
         manager = self.registry.manager(connection.app)
+        tally = manager.tally
+        tally.frames_in += 1
+        tally.bytes_in += len(raw)
         try:
             message = frames.parse_client_message(raw)
             event = message["event"]
@@ -41,6 +45,7 @@ class Dispatcher:
                 await pusher_events.handle(connection, manager, message)
             elif event.startswith("client-"):
                 client_events.relay(connection, manager, message)
+                tally.client_events_in += 1
             else:
                 raise PusherError(ErrorCode.RECONNECT_NOW, codes.INVALID_MESSAGE)
         except PusherError as failure:
@@ -52,7 +57,10 @@ class Dispatcher:
     async def close(self, connection: Connection[App]) -> None:
         """The socket is gone: leave its channels and uncount it."""
         connection.closed = True
-        await self.registry.manager(connection.app).remove(connection)
+        manager = self.registry.manager(connection.app)
+        if connection.socket_id in manager.connections:
+            manager.tally.count_close(connection.close_code)
+        await manager.remove(connection)
 
     @staticmethod
     def fail(connection: Connection[App], failure: PusherError) -> None:

@@ -55,6 +55,17 @@ class Roster:
 Receipt = asyncio.Future[None] | None
 
 
+class BusStats(TypedDict):
+    """The bus as metrics read it; counters only grow. A backend without a bus reports zeros."""
+
+    published: int
+    received: int
+    #: Seconds the oldest message waiting to be published has waited (0 when none waits).
+    lag_seconds: float
+    queued: int
+    dropped: int
+
+
 class Node(Protocol):
     """What a backend calls back into: this node's registry of app managers."""
 
@@ -140,3 +151,7 @@ class Backend(ABC):
     def health(self) -> dict[str, Any]:
         """Extra fields for `/up`; a degraded backend says so here."""
         return {}
+
+    def bus_stats(self) -> BusStats:
+        """Counts of the bus for metrics (read on a scrape, never on the delivery path)."""
+        return {"published": 0, "received": 0, "lag_seconds": 0.0, "queued": 0, "dropped": 0}

@@ -31,6 +31,7 @@ class Outgoing:
     payload: str
     message: BusMessage
     placed: asyncio.Future[None]
+    queued_at: float
     sent_at: float = 0.0
 
 
@@ -41,6 +42,8 @@ class Outbox:
         self.size = size
         self.replay_seconds = replay_seconds
         self.dropped = 0
+        #: Every message dropped since start (`dropped` restarts at each recovery).
+        self.dropped_total = 0
         self.last_seq = 0
         self._queue: deque[Outgoing] = deque()
         self._sent: deque[Outgoing] = deque()
@@ -53,13 +56,14 @@ class Outbox:
         if len(self._queue) >= self.size:
             _place(self._queue.popleft())
             self.dropped += 1
+            self.dropped_total += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 logger.warning(
                     "bus queue full (%d messages): dropped the oldest, %d dropped so far",
                     self.size,
                     self.dropped,
                 )
-        item = Outgoing(seq, payload, message, asyncio.get_running_loop().create_future())
+        item = Outgoing(seq, payload, message, asyncio.get_running_loop().create_future(), time.monotonic())
         self.last_seq = seq
         self._queue.append(item)
         self._ready.set()
@@ -106,6 +110,10 @@ class Outbox:
         if count:
             self._ready.set()
         return count
+
+    def oldest_age(self) -> float:
+        """Seconds the oldest waiting message has waited; 0 when none waits."""
+        return time.monotonic() - self._queue[0].queued_at if self._queue else 0.0
 
     def take_dropped(self) -> int:
         dropped, self.dropped = self.dropped, 0

@@ -19,7 +19,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from revurb.scaling import bus, lua
-from revurb.scaling.base import BusMessage, Node, Receipt
+from revurb.scaling.base import BusMessage, BusStats, Node, Receipt
 from revurb.scaling.connect import RedisOptions, connect, options_from
 from revurb.scaling.outbox import Outbox, Outgoing
 from revurb.scaling.redis_state import FAULTS, RedisState
@@ -97,6 +97,8 @@ class RedisBackend(RedisState):
         self._reconcile: tuple[set[str], float] | None = None
         self._node: Node | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._published = 0
+        self._received = 0
 
     # Lifecycle
 
@@ -156,6 +158,15 @@ class RedisBackend(RedisState):
             return {"scaling": status}
         return {"health": "DEGRADED", "scaling": status}
 
+    def bus_stats(self) -> BusStats:
+        return {
+            "published": self._published,
+            "received": self._received,
+            "lag_seconds": self._outbox.oldest_age(),
+            "queued": len(self._outbox),
+            "dropped": self._outbox.dropped_total,
+        }
+
     # The bus: writing
 
     def publish(self, message: BusMessage) -> Receipt:
@@ -192,6 +203,7 @@ class RedisBackend(RedisState):
                 logger.exception("could not publish %d bus messages: dropped", len(batch))
                 before = None
             self._outbox.sent(batch)
+            self._published += len(batch)
             if before is not None and self._read_up_to(before[0][0] if before else None):
                 # Everything ahead of the batch in the cluster's order is delivered here already:
                 # the batch may follow at once, without waiting to be read back.
@@ -241,6 +253,8 @@ class RedisBackend(RedisState):
         try:
             message = bus.decode(entry_id, fields[bus.FIELD])
             if self._dedupe.fresh(message):
+                if message.get("node") != self.node_id:
+                    self._received += 1  # from the other nodes (its own come back too)
                 self._deliver(message)
         except Exception:
             logger.exception("could not deliver bus entry %s: %.200s", entry_id, fields)

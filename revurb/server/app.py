@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,17 +23,20 @@ from revurb.config import ConfigError, Settings
 from revurb.protocol.dispatch import Dispatcher
 from revurb.scaling.base import Backend
 from revurb.scaling.memory import MemoryBackend
+from revurb.server.address_limit import AddressLimit
+from revurb.server.drain import Drain
 from revurb.server.endpoint import PusherEndpoint
 from revurb.server.fast_path import RevurbFastPath
+from revurb.server.probes import health, json_response, metrics, ready
 from revurb.server.restart import RestartWatch
-from revurb.wire import codes, frames
-from revurb.wire.codes import ErrorCode
 from revurb.wire.types import Receive, Scope, Send
 
 logger = logging.getLogger("revurb.server")
 
 #: Bounds of the ping / prune sweep period, derived from the shortest ping interval.
 _SWEEP_MIN, _SWEEP_MAX = 0.05, 5.0
+#: RFC 6455 "try again later", for a handshake that races in during the drain.
+_TRY_ANOTHER_SERVER = 1013
 
 
 class Revurb(Starlette):
@@ -45,6 +49,7 @@ class Revurb(Starlette):
     api: HttpApi
     #: Offered to Revurb's own transport (`revurb.transport.hook.HOOK_ATTRIBUTE`).
     transport_fast_path: RevurbFastPath
+    drain: Drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The HTTP API answers before Starlette's middleware and router: triggers are the hot path.
@@ -53,7 +58,20 @@ class Revurb(Starlette):
             if matched is not None:
                 await self.api(scope, receive, send, matched)
                 return
+        elif scope["type"] == "websocket" and self.drain.refusing:
+            # Closing before accepting refuses the handshake (HTTP 403): a proxy tries another node.
+            await receive()
+            await send({"type": "websocket.close", "code": _TRY_ANOTHER_SERVER})
+            return
         await super().__call__(scope, receive, send)
+
+
+class Part(Protocol):
+    """Something the lifespan starts after the backend and stops after the drain."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def create_app(
@@ -62,8 +80,12 @@ def create_app(
     apps: Sequence[App] | None = None,
     provider: AppProvider | None = None,
     backend: Backend | None = None,
+    drain_on_signals: bool = False,
 ) -> Revurb:
-    """Build the app. Apps come from `provider`, else `apps`, else `settings.apps`."""
+    """Build the app. Apps come from `provider`, else `apps`, else `settings.apps`.
+
+    `drain_on_signals` starts the drain from SIGTERM / SIGINT (for servers other than `revurb start`'s).
+    """
     settings = settings or Settings()
     if provider is None:
         provider = (
@@ -74,13 +96,20 @@ def create_app(
     backend = backend or backend_for(settings)
     registry = Registry(backend)
     dispatcher = Dispatcher(registry)
+    api = HttpApi(settings, provider, registry)
+    drain = Drain(settings, registry, backend, api)
+    addresses = AddressLimit(settings.limits.max_connections_per_ip)
     path = settings.path
     routes: list[BaseRoute] = [
-        WebSocketRoute(path + "/app/{key}", PusherEndpoint(settings, provider, dispatcher)),
+        WebSocketRoute(path + "/app/{key}", PusherEndpoint(settings, provider, dispatcher, addresses)),
         Route("/up", health, methods=["GET", "HEAD"]),
+        Route("/ready", ready, methods=["GET", "HEAD"]),
     ]
     if path:
         routes.append(Route(path + "/up", health, methods=["GET", "HEAD"]))
+        routes.append(Route(path + "/ready", ready, methods=["GET", "HEAD"]))
+    if settings.metrics.on_main_port:
+        routes.append(Route(path + "/metrics", metrics, methods=["GET"]))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -88,27 +117,38 @@ def create_app(
         sweeper = asyncio.create_task(_sweep_forever(registry, await _sweep_interval(settings, provider)))
         restart = RestartWatch(settings)
         await restart.start()
+        parts = _metrics_parts(revurb)
+        for part in parts:
+            await part.start()
+        undo_signals = _drain_on_signals(drain) if drain_on_signals else None
+        drain.started()
         try:
             yield
         finally:
+            if undo_signals is not None:
+                undo_signals()
+            # Under `revurb start` the drain has run before uvicorn closed anything; elsewhere
+            # (plain uvicorn, a host app) it runs now. It stops the backend.
+            await drain.run()
+            for part in reversed(parts):
+                await part.stop()
             await restart.stop()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
-            registry.close_all(ErrorCode.RECONNECT_NOW, codes.SERVER_SHUTTING_DOWN)
-            await backend.stop()
+            await api.rate.close()
             await registry.stop()
 
-    app = Revurb(
+    revurb = Revurb(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
     )
-    app.registry, app.backend, app.provider, app.settings = registry, backend, provider, settings
-    app.api = HttpApi(settings, provider, registry)
-    app.transport_fast_path = RevurbFastPath(settings, provider, dispatcher, app.api, backend)
-    app.state.revurb = app
-    return app
+    revurb.registry, revurb.backend, revurb.provider, revurb.settings = registry, backend, provider, settings
+    revurb.api, revurb.drain = api, drain
+    revurb.transport_fast_path = RevurbFastPath(settings, provider, dispatcher, api, backend, addresses)
+    revurb.state.revurb = revurb
+    return revurb
 
 
 def backend_for(settings: Settings) -> Backend:
@@ -123,13 +163,28 @@ def backend_for(settings: Settings) -> Backend:
     return factory(settings)
 
 
-async def health(request: Request) -> Response:
-    app: Revurb = request.app.state.revurb
-    return json_response({"health": "OK", **app.backend.health()})
+def _drain_on_signals(drain: Drain) -> Callable[[], None]:
+    from revurb.server.drain_signals import drain_on_signals
+
+    return drain_on_signals(drain)
 
 
-def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(frames.dumps_bytes(payload), status, media_type="application/json")
+def _metrics_parts(app: Revurb) -> list[Part]:
+    """The metrics listener (own port, one process) or the snapshot file (a `--workers` worker)."""
+    metrics = app.settings.metrics
+    if not metrics.enabled:
+        return []
+    from revurb.server.metrics import exposition, take_snapshot
+    from revurb.server.metrics_files import SnapshotWriter
+    from revurb.server.metrics_http import MetricsListener
+
+    pid = os.getpid()
+    if metrics.directory is not None:  # the supervisor serves the port, from every worker's file
+        return [SnapshotWriter(metrics.directory, lambda: take_snapshot(app, pid))]
+    if metrics.on_main_port:
+        return []
+    host = metrics.host or app.settings.host
+    return [MetricsListener(host, metrics.port, metrics.token, lambda: exposition([take_snapshot(app, pid)]))]
 
 
 async def _http_error(request: Request, error: HTTPException) -> Response:

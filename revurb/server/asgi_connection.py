@@ -53,7 +53,8 @@ class ASGIConnection(Connection[App]):
         if self._pending > self._max_pending:
             self._queue.clear()
             self._pending = 0
-            logger.warning("closing socket %s: output backlog over the cap", self.socket_id)
+            context = {"socket_id": self.socket_id, "app": self.app.id}
+            logger.warning("closing socket %s: output backlog over the cap", self.socket_id, extra=context)
             self.close(ErrorCode.OVER_CAPACITY, codes.SLOW_CONSUMER)
             return
         self._queue.append(frame)
@@ -63,6 +64,7 @@ class ASGIConnection(Connection[App]):
         if self._close is not None or self.closed:
             return
         self._close = (code, reason)
+        self.close_code = code
         self._wake()
 
     def _wake(self) -> None:

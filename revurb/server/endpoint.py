@@ -8,6 +8,7 @@ import logging
 from revurb.apps import AppProvider
 from revurb.config import Settings
 from revurb.protocol.dispatch import Dispatcher
+from revurb.server.address_limit import OVER_CAP, AddressLimit, client_address
 from revurb.server.admission import admit
 from revurb.server.asgi_connection import MESSAGE_TOO_BIG, ASGIConnection, too_big
 from revurb.transport.codec import CloseCode
@@ -17,26 +18,48 @@ from revurb.wire.types import Receive, Scope, Send
 
 frames_logger = logging.getLogger("revurb.frames")
 
+#: Codes uvicorn's WebSocket layer closes with when it refuses a client's input (a protocol error,
+#: invalid UTF-8, a message over `ws_max_size`). The disconnect it reports carries no sign of who
+#: closed, so a client closing with one of these is counted the same way (only in metrics).
+_REFUSALS = (CloseCode.PROTOCOL_ERROR, CloseCode.INVALID_DATA, CloseCode.MESSAGE_TOO_BIG)
+
 
 class PusherEndpoint:
     """A raw ASGI app for one WebSocket: accept, check, then feed every frame to the dispatcher."""
 
-    def __init__(self, settings: Settings, provider: AppProvider, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self, settings: Settings, provider: AppProvider, dispatcher: Dispatcher, addresses: AddressLimit
+    ) -> None:
         self.settings = settings
         self.provider = provider
         self.dispatcher = dispatcher
+        self.addresses = addresses
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
+        address = client_address(scope)
+        if not self.addresses.take(address):
+            await self._refuse(send, OVER_CAP)
+            return
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self.addresses.give_back(address)
+
+    @staticmethod
+    async def _refuse(send: Send, error: PusherError) -> None:
+        await send({"type": "websocket.send", "text": frames.error(error.code, error.message)})
+        await send({"type": "websocket.close", "code": error.code, "reason": error.message})
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         admitted = await admit(
             self.provider, scope["path_params"]["key"], scope["headers"], scope.get("query_string", b"")
         )
         if isinstance(admitted, PusherError):
-            await send({"type": "websocket.send", "text": frames.error(admitted.code, admitted.message)})
-            await send({"type": "websocket.close", "code": admitted.code, "reason": admitted.message})
+            await self._refuse(send, admitted)
             return
         # Nothing reads the request headers again; an idle socket should not keep them.
         scope["headers"] = ()
@@ -57,6 +80,8 @@ class PusherEndpoint:
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":
+                if message.get("code") in _REFUSALS and connection.close_code is None:
+                    connection.close_code = message["code"]
                 return
             data = message.get("text")
             if data is None:

@@ -62,10 +62,13 @@ class FastConnection(Connection[App]):
             and protocol.buffered() > self._max_pending
             and protocol.state is _OPEN
         ):
-            logger.warning("closing socket %s: output backlog over the cap", self.socket_id)
-            protocol.close(ErrorCode.OVER_CAPACITY, codes.SLOW_CONSUMER)
+            context = {"socket_id": self.socket_id, "app": self.app.id}
+            logger.warning("closing socket %s: output backlog over the cap", self.socket_id, extra=context)
+            self.close(ErrorCode.OVER_CAPACITY, codes.SLOW_CONSUMER)
 
     def close(self, code: int, reason: str = "") -> None:
+        if self._protocol.state is _OPEN:
+            self.close_code = code
         self._protocol.close(code, reason)
 
     async def flush(self) -> None:
@@ -78,14 +81,18 @@ class FastConnection(Connection[App]):
         if self.closed or self._protocol.state is not _OPEN:
             return
         if too_big(data, self.app.max_message_size):
-            self._protocol.close(CloseCode.MESSAGE_TOO_BIG, MESSAGE_TOO_BIG)
+            self.close(CloseCode.MESSAGE_TOO_BIG, MESSAGE_TOO_BIG)
             return
         self._enqueue(data)
 
     def on_shutdown(self) -> None:
+        if self._dispatcher.registry.draining:
+            return  # the drain tells this socket, in its batch
         self._dispatcher.fail(self, _SHUTTING_DOWN)
 
     def on_disconnect(self) -> None:
+        if self.close_code is None:  # the transport refused the client's input (1002, 1007, 1009)
+            self.close_code = self._protocol.close_code
         self._gone = True
         self._enqueue(None)
 

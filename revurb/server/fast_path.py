@@ -15,10 +15,11 @@ from revurb.config import Settings
 from revurb.protocol.dispatch import Dispatcher
 from revurb.scaling.base import Backend
 from revurb.scaling.memory import MemoryBackend
+from revurb.server.address_limit import OVER_CAP, AddressLimit, client_address
 from revurb.server.admission import admit
 from revurb.server.fast_connection import FastConnection
 from revurb.transport.codec import encode_text
-from revurb.transport.hook import FrameHandler, HttpAnswer, HttpRoute, Scope, WebSocketRoute
+from revurb.transport.hook import FrameHandler, HttpAnswer, HttpRoute, Limits, Scope, WebSocketRoute
 from revurb.transport.websocket import WebSocketProtocol
 from revurb.wire import frames
 from revurb.wire.errors import PusherError
@@ -29,7 +30,16 @@ JSON = b"application/json"
 class RevurbFastPath:
     """Implements `revurb.transport.hook.FastPath` for one Revurb app."""
 
-    __slots__ = ("eager", "_settings", "_provider", "_dispatcher", "_api", "_socket_prefix")
+    __slots__ = (
+        "eager",
+        "limits",
+        "_settings",
+        "_provider",
+        "_dispatcher",
+        "_api",
+        "_socket_prefix",
+        "_addresses",
+    )
 
     def __init__(
         self,
@@ -38,6 +48,7 @@ class RevurbFastPath:
         dispatcher: Dispatcher,
         api: HttpApi,
         backend: Backend,
+        addresses: AddressLimit,
     ) -> None:
         # Redis clients and app providers that hit a database need a Task (`asyncio.timeout` and the
         # like); the memory backend with configured apps never suspends before it answers.
@@ -47,6 +58,15 @@ class RevurbFastPath:
         self._dispatcher = dispatcher
         self._api = api
         self._socket_prefix = settings.path + "/app/"
+        self._addresses = addresses
+        refused = api.body_too_large()
+        self.limits = Limits(
+            head_timeout=settings.limits.request_head_timeout,
+            max_headers=settings.limits.max_headers,
+            # No route of Revurb's takes a body larger than the API's.
+            max_body_size=settings.max_request_size,
+            body_too_large=HttpAnswer(refused.status, JSON, frames.dumps_bytes({"error": refused.message})),
+        )
 
     # HTTP
 
@@ -67,6 +87,8 @@ class RevurbFastPath:
     def websocket_route(self, scope: Scope) -> WebSocketRoute | None:
         if self._settings.debug:  # --debug logs every frame: the ASGI endpoint does that
             return None
+        if self._api.refusing:  # draining: the ASGI app refuses the handshake
+            return None
         path = self._api.local_path(scope)
         if not path.startswith(self._socket_prefix):
             return None
@@ -78,12 +100,29 @@ class RevurbFastPath:
     async def _serve(self, key: str, scope: Scope, socket: WebSocketProtocol) -> FrameHandler | None:
         """Accept the socket, admit it (or refuse it with a `pusher:error`), and open it."""
         socket.accept()
-        admitted = await admit(self._provider, key, scope["headers"], scope["query_string"])
-        if isinstance(admitted, PusherError):
-            socket.write(encode_text(frames.error(admitted.code, admitted.message)))
-            socket.close(admitted.code, admitted.message)
+        address = client_address(scope)
+        if not self._addresses.take(address):
+            self._refuse(socket, OVER_CAP)
             return None
-        connection = FastConnection(admitted, socket, self._dispatcher, self._settings.max_pending_output)
-        if not await self._dispatcher.open(connection):
+        try:
+            admitted = await admit(self._provider, key, scope["headers"], scope["query_string"])
+            if isinstance(admitted, PusherError):
+                self._refuse(socket, admitted)
+                self._addresses.give_back(address)
+                return None
+            # From now on a message over the app's limit is refused at its first frame header (1009).
+            socket.limit_message_size(admitted.max_message_size)
+            connection = FastConnection(admitted, socket, self._dispatcher, self._settings.max_pending_output)
+            opened = await self._dispatcher.open(connection)
+        except BaseException:
+            self._addresses.give_back(address)
+            raise
+        if not opened:
+            self._addresses.give_back(address)
             return None
-        return connection
+        return self._addresses.handler(connection, address)
+
+    @staticmethod
+    def _refuse(socket: WebSocketProtocol, error: PusherError) -> None:
+        socket.write(encode_text(frames.error(error.code, error.message)))
+        socket.close(error.code, error.message)

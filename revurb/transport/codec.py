@@ -40,6 +40,34 @@ class CloseCode(IntEnum):
 _CONTROL = (Opcode.CLOSE, Opcode.PING, Opcode.PONG)
 _DATA = (Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY)
 _MAX_CONTROL_PAYLOAD = 125
+_MAX_CLOSE_REASON = _MAX_CONTROL_PAYLOAD - 2
+#: Frames one `feed` parses at most; the rest waits, so one socket's burst cannot hold the loop.
+FRAMES_PER_FEED = 256
+
+#: Close codes a peer may send (RFC 6455 section 7.4.1 and the IANA registry); 1004, 1005, 1006 and
+#: 1015 are reserved for local use and never appear on the wire. 3000-4999 are for libraries and apps.
+_PEER_CLOSE_CODES = frozenset(
+    {
+        CloseCode.NORMAL_CLOSURE,
+        CloseCode.GOING_AWAY,
+        CloseCode.PROTOCOL_ERROR,
+        CloseCode.UNSUPPORTED_DATA,
+        CloseCode.INVALID_DATA,
+        CloseCode.POLICY_VIOLATION,
+        CloseCode.MESSAGE_TOO_BIG,
+        CloseCode.MANDATORY_EXTENSION,
+        CloseCode.INTERNAL_ERROR,
+        CloseCode.SERVICE_RESTART,
+        CloseCode.TRY_AGAIN_LATER,
+        CloseCode.BAD_GATEWAY,
+    }
+)
+_APP_CLOSE_CODES = range(3000, 5000)
+
+
+def is_peer_close_code(code: int) -> bool:
+    """Whether a close frame may carry `code` (anything else is answered with 1002)."""
+    return code in _PEER_CLOSE_CODES or code in _APP_CLOSE_CODES
 
 
 class FrameError(Exception):
@@ -68,7 +96,11 @@ def encode_text(text: str) -> bytes:
 
 
 def close_frame(code: int, reason: str) -> bytes:
-    return encode_frame(Opcode.CLOSE, struct.pack("!H", code) + reason.encode()[:123])
+    """A close frame; a long reason is cut to fit a control frame, never inside a UTF-8 character."""
+    encoded = reason.encode()
+    if len(encoded) > _MAX_CLOSE_REASON:
+        encoded = encoded[:_MAX_CLOSE_REASON].decode(errors="ignore").encode()
+    return encode_frame(Opcode.CLOSE, struct.pack("!H", code) + encoded)
 
 
 def unmask(payload: bytes, mask: bytes) -> bytes:
@@ -81,24 +113,46 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
 
 
 class FrameReader:
-    """Buffers bytes from the client and yields whole frames as (opcode, fin, payload)."""
+    """Buffers bytes from the client and yields whole frames as (opcode, fin, payload).
 
-    __slots__ = ("buffer", "max_size")
+    A data message over `max_size` is refused at the header of the frame that would take it over
+    (1009), whether it comes whole or in fragments, so nothing of it is buffered. `feed` parses at
+    most `FRAMES_PER_FEED` frames; `more` then says that whole frames may be waiting (`feed(b"")`).
+    A violation stops the parse: the frames before it are returned and `error` says what it was.
+    """
+
+    __slots__ = ("buffer", "max_size", "message_size", "more", "error")
 
     def __init__(self, max_size: int) -> None:
         self.buffer = bytearray()
         self.max_size = max_size
+        #: Payload bytes of the fragmented data message so far (0 between messages).
+        self.message_size = 0
+        self.more = False
+        self.error: FrameError | None = None
 
     def feed(self, data: bytes) -> list[tuple[int, bool, bytes]]:
+        """The whole frames `data` completes (in order), up to `FRAMES_PER_FEED` or a violation."""
+        frames: list[tuple[int, bool, bytes]] = []
+        try:
+            self._parse(data, frames)
+        except FrameError as error:
+            self.error = error
+        return frames
+
+    def _parse(self, data: bytes, frames: list[tuple[int, bool, bytes]]) -> None:
         # The common case, whole frames in one read, parses `data` without copying it first.
         buffer: bytes | bytearray = data
         if self.buffer:
             self.buffer += data
             buffer = self.buffer
-        frames: list[tuple[int, bool, bytes]] = []
         offset = 0
         size = len(buffer)
+        self.more = False
         while size - offset >= 2:
+            if len(frames) == FRAMES_PER_FEED:
+                self.more = True
+                break
             first, second = buffer[offset], buffer[offset + 1]
             if first & 0x70:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, "Reserved bits set without a negotiated extension")
@@ -118,16 +172,22 @@ class FrameReader:
                     break
                 length = struct.unpack_from("!Q", buffer, offset + 2)[0]
                 header = 10
+            message_size = self.message_size
             if opcode in _CONTROL:
                 if length > _MAX_CONTROL_PAYLOAD or not fin:
                     raise FrameError(CloseCode.PROTOCOL_ERROR, "Invalid control frame")
             elif opcode not in _DATA:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, "Unknown opcode")
-            if length > self.max_size:
-                raise FrameError(CloseCode.MESSAGE_TOO_BIG, "Message too big")
+            else:
+                # A continuation adds to the message so far; a new message starts from nothing.
+                message_size = message_size + length if opcode == Opcode.CONTINUATION else length
+                if message_size > self.max_size:
+                    raise FrameError(CloseCode.MESSAGE_TOO_BIG, "Message too big")
             end = offset + header + 4 + length
             if end > size:
                 break
+            if opcode not in _CONTROL:
+                self.message_size = 0 if fin else message_size
             mask = buffer[offset + header : offset + header + 4]
             frames.append((opcode, fin, unmask(bytes(buffer[offset + header + 4 : end]), bytes(mask))))
             offset = end
@@ -137,4 +197,3 @@ class FrameReader:
             del self.buffer[:offset]
         else:
             self.buffer = bytearray(buffer[offset:])
-        return frames

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
-from collections.abc import Iterable
+import http
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_REASONS = {
-    400: b"Bad Request",
-    403: b"Forbidden",
-    500: b"Internal Server Error",
-    503: b"Service Unavailable",
-}
+#: The only version of the protocol (RFC 6455 section 4.4); anything else is answered 426 with it.
+VERSION = b"13"
+_KEY_BYTES = 16
 
 
 @dataclass(slots=True)
@@ -27,13 +27,63 @@ class UpgradeRequest:
     subprotocols: list[str]
 
 
-def parse_upgrade(data: bytes) -> UpgradeRequest | None:
-    """Parse the request uvicorn hands over after an `Upgrade: websocket`; None if it is unusable."""
+class Refusal(NamedTuple):
+    """Why a request is refused: its status, a short text for the body, any extra headers."""
+
+    status: int
+    message: str
+    headers: Sequence[tuple[bytes, bytes]] = ()
+
+
+def refusal(status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
+    """A plain-text HTTP answer that refuses a request and closes the connection."""
+    body = message.encode()
+    lines = [b"HTTP/1.1 %d %s" % (status, http.HTTPStatus(status).phrase.encode())]
+    lines += [name + b": " + value for name, value in headers]
+    lines += [
+        b"content-type: text/plain; charset=utf-8",
+        b"content-length: %d" % len(body),
+        b"connection: close",
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _valid_key(key: bytes) -> bool:
+    try:
+        return len(base64.b64decode(key, validate=True)) == _KEY_BYTES
+    except binascii.Error:
+        return False
+
+
+def upgrade_refusal(method: str, http_version: str, headers: Iterable[tuple[bytes, bytes]]) -> Refusal | None:
+    """The answer that refuses an `Upgrade: websocket` request (names lower-cased), or None to go on."""
+    if method != "GET":
+        return Refusal(400, "A WebSocket handshake must be a GET request.")
+    if http_version != "1.1":
+        return Refusal(400, "A WebSocket handshake needs HTTP/1.1.")
+    key = version = b""
+    for name, value in headers:
+        if name == b"sec-websocket-key":
+            key = value.strip()
+        elif name == b"sec-websocket-version":
+            version = value.strip()
+    if version != VERSION:
+        return Refusal(426, "Unsupported WebSocket version.", [(b"sec-websocket-version", VERSION)])
+    if not _valid_key(key):
+        return Refusal(400, "Missing or invalid Sec-WebSocket-Key.")
+    return None
+
+
+def parse_upgrade(data: bytes) -> UpgradeRequest | Refusal:
+    """Parse the request head an HTTP protocol hands over after `Upgrade: websocket`.
+
+    Returns what the server needs, or the answer that refuses the request.
+    """
     head = data.partition(b"\r\n\r\n")[0]
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ", 2)
-    if len(parts) != 3:
-        return None
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
+        return Refusal(400, "Invalid HTTP request received.")
     headers: list[tuple[bytes, bytes]] = []
     key = b""
     subprotocols: list[str] = []
@@ -48,8 +98,9 @@ def parse_upgrade(data: bytes) -> UpgradeRequest | None:
         elif name == b"sec-websocket-extensions":
             continue  # never negotiated: no compression context per socket
         headers.append((name, value))
-    if not key:
-        return None
+    refused = upgrade_refusal(parts[0].decode("latin-1"), parts[2][5:].decode("latin-1"), headers)
+    if refused is not None:
+        return refused
     raw_path, _, query = parts[1].partition(b"?")
     return UpgradeRequest(raw_path, query, headers, key, subprotocols)
 
@@ -72,5 +123,6 @@ def accept_response(
 
 
 def reject_response(status: int) -> bytes:
-    """A plain HTTP refusal of the upgrade (the app closed before accepting, or failed)."""
-    return b"HTTP/1.1 %d %s\r\ncontent-length: 0\r\nconnection: close\r\n\r\n" % (status, _REASONS[status])
+    """A plain HTTP refusal of the upgrade by the app (it closed before accepting, or failed)."""
+    phrase = http.HTTPStatus(status).phrase.encode()
+    return b"HTTP/1.1 %d %s\r\ncontent-length: 0\r\nconnection: close\r\n\r\n" % (status, phrase)

@@ -8,6 +8,7 @@ does not, or when the app offers no hook at all, the request goes through plain 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -27,6 +28,28 @@ class HttpAnswer(NamedTuple):
     content_type: bytes
     body: bytes
     headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the transport refuses, and how long it waits, on an app's behalf.
+
+    The defaults apply to any app; an app that offers the hook sets its own (`FastPath.limits`).
+    """
+
+    #: Seconds a connection may take to send a whole request head: from its first byte (or from the
+    #: connection, for its first request) to the blank line. Then 408 (or a silent close if nothing came).
+    head_timeout: float = 20.0
+    #: Header lines in one request head; more is refused with 431 (as h11's and nginx's caps are).
+    max_headers: int = 100
+    #: Request bodies over this many bytes are refused with `body_too_large` as soon as that is known
+    #: (from `Content-Length`, or from the chunks so far), and the connection closed. None: no limit.
+    max_body_size: int | None = None
+    body_too_large: HttpAnswer = HttpAnswer(413, b"text/plain; charset=utf-8", b"Request body too large.")
+
+
+#: The limits of an app that offers no hook.
+DEFAULT_LIMITS = Limits()
 
 
 class FrameHandler(Protocol):
@@ -53,6 +76,10 @@ class FastPath(Protocol):
     def eager(self) -> bool:
         """Whether the app's coroutines may run outside a Task until they first suspend (they never
         call `asyncio.current_task()`, `asyncio.timeout` and the like before that)."""
+
+    @property
+    def limits(self) -> Limits:
+        """The limits the transport enforces for this app."""
 
     def http_route(self, scope: Scope) -> HttpRoute | None:
         """The direct handler of an HTTP request, or None to serve it through ASGI."""

@@ -28,8 +28,9 @@ from uvicorn.server import ServerState
 
 from revurb.transport.eager import drive, run_in_task
 from revurb.transport.flow_control import FlowControl
-from revurb.transport.hook import FastPath, HttpRoute, fast_path_of
-from revurb.transport.http_request import STATUS_LINES, HttpRequest, access_logger
+from revurb.transport.handshake import refusal, upgrade_refusal
+from revurb.transport.hook import DEFAULT_LIMITS, FastPath, HttpAnswer, HttpRoute, fast_path_of
+from revurb.transport.http_request import STATUS_LINES, HeaderList, HttpRequest, access_logger
 
 logger = logging.getLogger("revurb.transport")
 
@@ -40,10 +41,17 @@ _MAX_QUEUED = 16
 _RESUME_QUEUED = 8
 #: Header bytes per request when uvicorn's `h11_max_incomplete_event_size` is not set (h11's default).
 _MAX_HEADER_BYTES = 16_384
+#: Bytes fed to the parser at a time. Between slices the protocol checks whether to stop, so a read
+#: full of tiny pipelined requests costs one slice's work before the rest waits (reading paused).
+_FEED_SLICE = 16_384
 
 
-class _TooLarge(Exception):
-    """The request head is larger than the limit."""
+class _Refused(Exception):
+    """Raised in a parser callback: the request is refused with `answer`, then the connection closes."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__()
+        self.answer = answer
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -68,9 +76,20 @@ class HttpProtocol(asyncio.Protocol):
         "fast_path",
         "access_log",
         "header_limit",
+        "max_headers",
+        "head_timeout",
+        "max_body_size",
+        "body_too_large",
         "url",
         "headers",
         "header_bytes",
+        "header_count",
+        "declared_length",
+        "body_received",
+        "in_head",
+        "head_started",
+        "refusal",
+        "unread",
         "parsing",
         "upgrade",
         "queue",
@@ -115,9 +134,26 @@ class HttpProtocol(asyncio.Protocol):
         # As uvicorn decides, plus the level: `revurb start` keeps the logger but logs no requests.
         self.access_log = access_logger.hasHandlers() and access_logger.isEnabledFor(logging.INFO)
         self.header_limit = config.h11_max_incomplete_event_size or _MAX_HEADER_BYTES
+        limits = self.fast_path.limits if self.fast_path is not None else DEFAULT_LIMITS
+        self.max_headers = limits.max_headers
+        self.head_timeout = limits.head_timeout
+        self.max_body_size = limits.max_body_size
+        self.body_too_large = limits.body_too_large
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_bytes = 0
+        self.header_count = 0
+        self.declared_length: bytes | None = None
+        #: Body bytes of the request being parsed, counted only when there is a body limit.
+        self.body_received = 0
+        #: A request head has begun and is not complete yet.
+        self.in_head = False
+        #: When the head being waited for began (the connection, for the first); None when none is.
+        self.head_started: float | None = None
+        #: An answer that refuses a request, written once the answers before it are out; then close.
+        self.refusal: bytes | None = None
+        #: Bytes read but not parsed yet: they wait while the requests before them are answered.
+        self.unread: bytes | None = None
         #: The request whose body the parser is reading; None while skipping an upgrade's.
         self.parsing: HttpRequest | None = None
         #: An upgrade request's head, handed to the WebSocket protocol once earlier responses are out.
@@ -144,6 +180,8 @@ class HttpProtocol(asyncio.Protocol):
         self.client = get_remote_addr(transport)  # type: ignore[arg-type]
         if is_ssl(transport):  # type: ignore[arg-type]
             self.scheme = "https"
+        self.head_started = self.loop.time()
+        self._arm(self.head_started + self.head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
@@ -163,21 +201,52 @@ class HttpProtocol(asyncio.Protocol):
         pass
 
     def data_received(self, data: bytes) -> None:
+        if self.closing or self.refusal is not None:
+            return  # refused: the parser cannot go on, and nothing more will be answered
         self.idle_since = None
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            self._on_upgrade(data[upgrade.args[0] :])
-        except httptools.HttpParserError as error:
-            too_large = isinstance(error.__context__, _TooLarge)
-            message = "Request header too large." if too_large else "Invalid HTTP request received."
-            logger.warning(message)
-            self._reject(431 if too_large else 400, message)
-            return
-        if len(self.queue) > _MAX_QUEUED or (self.parsing is not None and self.parsing.size > HIGH_WATER):
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        size = len(data)
+        offset = 0
+        while True:
+            piece = data if offset == 0 and size <= _FEED_SLICE else data[offset : offset + _FEED_SLICE]
+            offset += len(piece)
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserUpgrade as upgrade:
+                self._on_upgrade(piece[upgrade.args[0] :] + data[offset:])
+                break
+            except httptools.HttpParserError as error:
+                cause = error.__context__
+                if isinstance(cause, _Refused):
+                    self._refuse(cause.answer)
+                else:
+                    logger.warning("Invalid HTTP request received.")
+                    self._refuse(self._refusal(400, "Invalid HTTP request received."))
+                break
+            if offset >= size:
+                break
+            if self._behind():
+                self.unread = data[offset:]
+                break
+        if self._behind():
             self.pause_reading()
         if self.queue or self.upgrade is not None:
             self.schedule()
+
+    def _behind(self) -> bool:
+        """Too many requests wait for an answer, or too much body for the app: stop reading."""
+        return len(self.queue) > _MAX_QUEUED or (self.parsing is not None and self.parsing.size > HIGH_WATER)
+
+    def _feed_unread(self) -> None:
+        if self.unread is None or self.closing or self.refusal is not None or self._behind():
+            return  # when the answers catch up, `resume_reading` comes back here
+        data, self.unread = self.unread, None
+        self.idle_since = None
+        self._feed(data)
+        if self.unread is None:
+            self.resume_reading()
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
@@ -191,25 +260,45 @@ class HttpProtocol(asyncio.Protocol):
         self.url = b""
         self.headers = []
         self.header_bytes = 0
+        self.header_count = 0
+        self.declared_length = None
+        self.body_received = 0
+        self.in_head = True
+        if self.head_started is None:
+            self.head_started = self.loop.time()
+            self._arm(self.head_started + self.head_timeout)
 
     def on_url(self, url: bytes) -> None:
         self.url += url
         self.header_bytes += len(url)
         if self.header_bytes > self.header_limit:
-            raise _TooLarge
+            raise self._head_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_bytes += len(name) + len(value)
-        if self.header_bytes > self.header_limit:
-            raise _TooLarge
-        self.headers.append((name.lower(), value))
+        self.header_count += 1
+        if self.header_bytes > self.header_limit or self.header_count > self.max_headers:
+            raise self._head_too_large()
+        name = name.lower()
+        if name == b"content-length":
+            self.declared_length = value
+        self.headers.append((name, value))
+
+    def _head_too_large(self) -> _Refused:
+        logger.warning("Request header too large.")
+        return _Refused(self._refusal(431, "Request header too large."))
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.head_started = None
         parser = self.parser
         method = parser.get_method().decode("ascii")
         version = parser.get_http_version()
         headers = self.headers
         if parser.should_upgrade() and self._websocket_upgrade():
+            refused = upgrade_refusal(method, version, headers)
+            if refused is not None:
+                raise _Refused(self._refusal(*refused))
             self.parsing = None
             lines = [method.encode(), b" ", self.url, b" HTTP/1.1\r\n"]
             for name, value in headers:
@@ -217,6 +306,11 @@ class HttpProtocol(asyncio.Protocol):
             lines.append(b"\r\n")
             self.upgrade = b"".join(lines)
             return
+        declared = self.declared_length
+        limit = self.max_body_size
+        if limit is not None and declared is not None and declared.isdigit() and int(declared) > limit:
+            # Refused before the body comes: nobody waits for bytes that would be refused anyway.
+            raise _Refused(self._answer_bytes(self.body_too_large))
         url = httptools.parse_url(self.url)
         raw_path: bytes = url.path
         path = raw_path.decode("ascii")
@@ -248,6 +342,12 @@ class HttpProtocol(asyncio.Protocol):
         request = self.parsing
         if request is None or request.finished:
             return
+        limit = self.max_body_size
+        if limit is not None:
+            self.body_received += len(body)
+            # A chunked body over the limit, refused as soon as it is; an app already reading it decides.
+            if self.body_received > limit and request is not self.current:
+                raise _Refused(self._answer_bytes(self.body_too_large))
         request.body.append(body)
         request.size += len(body)
         request.wake()
@@ -288,13 +388,16 @@ class HttpProtocol(asyncio.Protocol):
             self.dispatching = False
         if self.closing or self.current is not None or self.queue:
             return
+        if self.refusal is not None:
+            self.transport.write(self.refusal)
+            self.close()
+            return
         if self.upgrade is not None:
             self._hand_over()
             return
         self.resume_reading()
         self.idle_since = self.loop.time()
-        if self.timer is None:
-            self.timer = self.loop.call_later(self.config.timeout_keep_alive, self._on_timer)
+        self._arm(self.idle_since + self.config.timeout_keep_alive)
 
     def _start(self, request: HttpRequest) -> None:
         self.current = request
@@ -415,7 +518,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_reading(self) -> None:
         if not self.closing and self.upgrade is None and len(self.queue) <= _RESUME_QUEUED:
-            self.flow.resume_reading()
+            if self.unread is not None:
+                self.loop.call_soon(self._feed_unread)  # what was read already goes first
+            else:
+                self.flow.resume_reading()
 
     def close(self) -> None:
         if not self.closing:
@@ -423,30 +529,72 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
 
     def _reject(self, status: int, message: str) -> None:
-        if self.closing:
-            return
-        body = message.encode("ascii")
-        content = [STATUS_LINES[status]]
-        for name, value in self.server_state.default_headers:
+        if not self.closing:
+            self.transport.write(self._refusal(status, message))
+            self.close()
+
+    def _refusal(self, status: int, message: str, headers: HeaderList = ()) -> bytes:
+        return refusal(status, message, [*self.server_state.default_headers, *headers])
+
+    def _answer_bytes(self, answer: HttpAnswer) -> bytes:
+        """A whole answer from the app's hook, closing the connection."""
+        content = [STATUS_LINES[answer.status]]
+        for name, value in (*self.server_state.default_headers, *answer.headers):
             content.append(b"%s: %s\r\n" % (name, value))
         content.append(
-            b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s"
-            % (len(body), body)
+            b"content-type: %s\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+            % (answer.content_type, len(answer.body))
         )
-        self.transport.write(b"".join(content))
-        self.close()
+        content.append(answer.body)
+        return b"".join(content)
+
+    def _refuse(self, answer: bytes) -> None:
+        """Answer `answer` and close, once the answers to the requests before this one are out."""
+        if self.closing or self.refusal is not None:
+            return
+        parsing = self.parsing
+        if parsing is not None and self.queue and self.queue[-1] is parsing:
+            self.queue.pop()
+        self.parsing = None
+        self.upgrade = None
+        if self.current is None and not self.queue:
+            self.transport.write(answer)
+            self.close()
+            return
+        self.refusal = answer
+        self.pause_reading()
+
+    def _arm(self, deadline: float) -> None:
+        """Make sure the timer fires by `deadline` (an earlier one stays: it re-arms when it fires)."""
+        timer = self.timer
+        if timer is not None:
+            if timer.when() <= deadline:
+                return
+            timer.cancel()
+        self.timer = self.loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
+        """The one timer of a connection: the head it waits for, or the idle keep-alive."""
         self.timer = None
         if self.closing:
             return
-        timeout = self.config.timeout_keep_alive
-        idle_since = self.idle_since
-        if idle_since is not None and self.loop.time() - idle_since >= timeout:
-            self.close()
-            return
-        delay = timeout if idle_since is None else timeout - (self.loop.time() - idle_since)
-        self.timer = self.loop.call_later(delay, self._on_timer)
+        now = self.loop.time()
+        if self.head_started is not None:
+            remaining = self.head_started + self.head_timeout - now
+            if remaining <= 0:
+                if self.in_head:
+                    self._refuse(self._refusal(408, "Request head not received in time."))
+                else:
+                    self.close()  # nothing came at all: no answer, as for an unused pre-connection
+                return
+        elif self.idle_since is not None:
+            remaining = self.idle_since + self.config.timeout_keep_alive - now
+            if remaining <= 0:
+                self.close()
+                return
+        else:
+            return  # a request is being read or answered: the timer starts again when it is done
+        self._arm(now + remaining)
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close when idle, else after the response in progress."""

@@ -21,9 +21,18 @@ from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remo
 from uvicorn.server import ServerState
 
 from revurb.transport.coalescer import coalescer_for
-from revurb.transport.codec import CloseCode, FrameError, FrameReader, Opcode, close_frame, encode_frame
+from revurb.transport.codec import (
+    CloseCode,
+    FrameError,
+    FrameReader,
+    Opcode,
+    close_frame,
+    encode_frame,
+    is_peer_close_code,
+)
 from revurb.transport.flow_control import FlowControl
-from revurb.transport.handshake import accept_response, parse_upgrade, reject_response
+from revurb.transport.forwarded import TrustedProxies, forward_websocket_scope, trusted_proxies
+from revurb.transport.handshake import Refusal, accept_response, parse_upgrade, refusal, reject_response
 from revurb.transport.hook import FastPath, FrameHandler, Scope, WebSocketRoute, fast_path_of
 
 logger = logging.getLogger("revurb.transport")
@@ -78,9 +87,13 @@ class WebSocketProtocol(asyncio.Protocol):
         "close_timer",
         "fragments",
         "fragment_opcode",
+        "held",
+        "parse_scheduled",
+        "close_code",
         "handler",
         "pending",
         "coalescer",
+        "trusted",
         "_accept_key",
     )
 
@@ -110,10 +123,18 @@ class WebSocketProtocol(asyncio.Protocol):
         self.close_timer: asyncio.TimerHandle | None = None
         self.fragments: list[bytes] | None = None
         self.fragment_opcode = Opcode.TEXT
+        #: The app asked to stop reading (`pause_reading`) and has not asked to go on yet.
+        self.held = False
+        #: `_parse_more` will run: whole frames wait in the reader for the next loop iteration.
+        self.parse_scheduled = False
+        #: The code of the close frame we sent (ours or a refusal of the peer's input), if any.
+        self.close_code: int | None = None
         self.handler: FrameHandler | None = None
         #: Frames written during this loop iteration, joined into one write by the coalescer.
         self.pending: list[bytes] | None = None
         self.coalescer = coalescer_for(self.loop)
+        #: uvicorn's trusted proxies, applied to the scope of a socket served through the hook.
+        self.trusted: TrustedProxies | None = trusted_proxies(config.loaded_app) if self.fast_path else None
         self._accept_key = b""
 
     # asyncio.Protocol
@@ -140,11 +161,39 @@ class WebSocketProtocol(asyncio.Protocol):
         reader = self.reader
         if reader is None or self.state is _CLOSED or not data:
             return
+        self._parse(reader, data)
+
+    def _parse(self, reader: FrameReader, data: bytes) -> None:
         try:
             for opcode, fin, payload in reader.feed(data):
                 self._on_frame(opcode, fin, payload)
+                if self.state is _CLOSED:
+                    return
         except FrameError as error:
             self._fail(error.code, error.reason)
+            return
+        if reader.error is not None:  # the frames before the violation were taken first
+            self._fail(reader.error.code, reader.error.reason)
+            return
+        if reader.more:
+            # More frames than one feed takes: the rest waits for the next loop iteration, and
+            # nothing more is read meanwhile, so one socket's burst neither holds the loop nor grows.
+            self.flow.pause_reading()
+            if not self.held:
+                self._schedule_parse()
+        elif self.flow.reading_paused and not self.held:
+            self.flow.resume_reading()
+
+    def _schedule_parse(self) -> None:
+        if not self.parse_scheduled:
+            self.parse_scheduled = True
+            self.loop.call_soon(self._parse_more)
+
+    def _parse_more(self) -> None:
+        self.parse_scheduled = False
+        reader = self.reader
+        if reader is not None and self.state is not _CLOSED and not self.held:
+            self._parse(reader, b"")
 
     def pause_writing(self) -> None:
         self.flow.pause_writing()
@@ -175,8 +224,8 @@ class WebSocketProtocol(asyncio.Protocol):
         request = parse_upgrade(head)
         transport = self.transport
         assert transport is not None
-        if request is None:
-            self._reject(400)
+        if isinstance(request, Refusal):
+            self._refuse(refusal(*request))
             return b""
         root_path = self.config.root_path
         scope: Scope = {
@@ -200,6 +249,8 @@ class WebSocketProtocol(asyncio.Protocol):
         # Frames a client sends before our 101 are kept for the app, not dropped.
         self.reader = FrameReader(self.config.ws_max_size)
         route = self.fast_path.websocket_route(scope) if self.fast_path is not None else None
+        if route is not None and self.trusted is not None:
+            forward_websocket_scope(scope, self.trusted)
         if route is None:
             self._deliver({"type": "websocket.connect"})
             task = self.loop.create_task(self._run_asgi(scope))
@@ -211,10 +262,13 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _reject(self, status: int, code: int = CloseCode.ABNORMAL_CLOSURE) -> None:
         """Refuse the upgrade with a plain HTTP answer; an app already started hears `code`."""
+        self._refuse(reject_response(status), code)
+
+    def _refuse(self, response: bytes, code: int = CloseCode.ABNORMAL_CLOSURE) -> None:
         assert self.transport is not None
         started = self.state is State.CONNECTING
         self.state = State.CLOSED
-        self.transport.write(reject_response(status))
+        self.transport.write(response)
         self.transport.close()
         if started:
             self._deliver({"type": "websocket.disconnect", "code": code})
@@ -327,12 +381,24 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def pause_reading(self) -> None:
         """Stop reading from the socket until `resume_reading` (backpressure from the app)."""
+        self.held = True
         if self.state is not _CLOSED:
             self.flow.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.state is not _CLOSED:
+        self.held = False
+        if self.state is _CLOSED:
+            return
+        reader = self.reader
+        if reader is not None and reader.more:
+            self._schedule_parse()  # the frames already read go first; reading resumes after them
+        else:
             self.flow.resume_reading()
+
+    def limit_message_size(self, max_size: int) -> None:
+        """Refuse (1009) any message over `max_size` bytes from now on, at the frame header."""
+        if self.reader is not None:
+            self.reader.max_size = max_size
 
     def write(self, frame: bytes) -> None:
         """Write an encoded frame (at the end of this loop iteration); dropped unless open."""
@@ -366,6 +432,7 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         self.flush()
         self.state = State.CLOSING
+        self.close_code = code
         self.transport.write(close_frame(code, reason))
         self.close_timer = self.loop.call_later(timeout, self.transport.close)
 
@@ -382,9 +449,8 @@ class WebSocketProtocol(asyncio.Protocol):
         elif opcode == _CONTINUATION:
             if self.fragments is None:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, "Unexpected continuation frame")
+            # The reader has checked the running size at each frame's header; joined once, at the end.
             self.fragments.append(payload)
-            if sum(map(len, self.fragments)) > self.config.ws_max_size:
-                raise FrameError(CloseCode.MESSAGE_TOO_BIG, "Message too big")
             if fin:
                 whole, self.fragments = b"".join(self.fragments), None
                 self._message(self.fragment_opcode, whole)
@@ -411,7 +477,17 @@ class WebSocketProtocol(asyncio.Protocol):
             self._deliver({"type": "websocket.receive", "bytes": data})
 
     def _on_close(self, payload: bytes) -> None:
-        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else CloseCode.NO_STATUS_RECEIVED
+        code: int = CloseCode.NO_STATUS_RECEIVED
+        if payload:
+            if len(payload) == 1:
+                raise FrameError(CloseCode.PROTOCOL_ERROR, "Close frame with a one-byte payload")
+            code = int.from_bytes(payload[:2], "big")
+            if not is_peer_close_code(code):
+                raise FrameError(CloseCode.PROTOCOL_ERROR, "Invalid close code")
+            try:
+                payload[2:].decode()
+            except UnicodeDecodeError:
+                raise FrameError(CloseCode.INVALID_DATA, "Invalid UTF-8 in the close reason") from None
         if self.state is State.OPEN and self.transport is not None:
             self.flush()
             reply = CloseCode.NORMAL_CLOSURE if code == CloseCode.NO_STATUS_RECEIVED else code
@@ -429,6 +505,10 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.state is State.CONNECTING:
             self._reject(400, code)
             return
+        if self.state is State.CLOSING and self.transport is not None:
+            self.transport.close()  # our close frame is out already: nothing more to say
         self.close(code, reason, _FAIL_TIMEOUT)
         self.state = State.CLOSED
+        if self.reader is not None:
+            self.reader.buffer = bytearray()  # nothing more is parsed: let go of what was read
         self._deliver({"type": "websocket.disconnect", "code": code})

@@ -27,6 +27,7 @@ class Connection(ABC, Generic[AppT]):
         "last_seen",
         "pinged_at",
         "closed",
+        "close_code",
         "window_start",
         "window_count",
     )
@@ -41,6 +42,8 @@ class Connection(ABC, Generic[AppT]):
         self.last_seen = time.monotonic()
         self.pinged_at: float | None = None
         self.closed = False
+        #: The close code this server sent, if it closed the socket (None: the client closed it).
+        self.close_code: int | None = None
         #: The client-event rate limit's current window: when it began, events in it so far.
         self.window_start = 0.0
         self.window_count = 0

@@ -11,10 +11,8 @@ import pytest_asyncio
 from tests.clients.node import NodeDriver, NodeUnavailable
 
 
-@pytest_asyncio.fixture
-async def node_driver() -> AsyncIterator[NodeDriver]:
-    """A started driver.mjs; skips without Node or node_modules, except under CI where it fails."""
-    driver = NodeDriver()
+async def started(driver: NodeDriver) -> AsyncIterator[NodeDriver]:
+    """Body of a driver fixture: start it (skip without Node, fail under CI), close it afterwards."""
     try:
         await driver.start()
     except NodeUnavailable as exc:
@@ -25,3 +23,10 @@ async def node_driver() -> AsyncIterator[NodeDriver]:
         yield driver
     finally:
         await driver.close()
+
+
+@pytest_asyncio.fixture
+async def node_driver() -> AsyncIterator[NodeDriver]:
+    """A started driver.mjs; skips without Node or node_modules, except under CI where it fails."""
+    async for driver in started(NodeDriver()):
+        yield driver

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from revurb.transport.hook import FastPath, HttpRoute, WebSocketRoute
+from revurb.transport.hook import DEFAULT_LIMITS, FastPath, HttpRoute, Limits, WebSocketRoute
 
 Scope = MutableMapping[str, Any]
 Message = dict[str, Any]
@@ -104,8 +104,9 @@ class RecordingHandler:
 class FakeFastPath:
     """A `FastPath` whose routes the test fills in by path; other paths go through ASGI."""
 
-    def __init__(self, eager: bool = False) -> None:
+    def __init__(self, eager: bool = False, limits: Limits = DEFAULT_LIMITS) -> None:
         self.eager = eager
+        self.limits = limits
         self.http_routes: dict[str, HttpRoute] = {}
         self.websocket_routes: dict[str, WebSocketRoute] = {}
         self.asked: list[str] = []

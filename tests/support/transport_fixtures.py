@@ -58,6 +58,15 @@ class OpenedWebSocket(Opened):
         self.protocol.data_received(data)
 
 
+def refused(status: bytes, message: bytes, *headers: bytes) -> bytes:
+    """A plain-text refusal as the transport writes it: `status` like b"400 Bad Request"."""
+    lines = b"".join(header + b"\r\n" for header in headers)
+    return (
+        b"HTTP/1.1 %s\r\n%scontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+        b"connection: close\r\n\r\n%s" % (status, lines, len(message), message)
+    )
+
+
 def load_config(app: Any, **options: Any) -> Config:
     options.setdefault("log_config", None)
     options.setdefault("lifespan", "off")

@@ -14,6 +14,8 @@ from revurb.apps import App, AppProvider, ConfigAppProvider, Webhook, create_pro
 from revurb.config import (
     ENV_PATHS,
     ConfigError,
+    LimitSettings,
+    MetricsSettings,
     ScalingSettings,
     Settings,
     TLSSettings,
@@ -101,6 +103,18 @@ EXTRA_VARIABLES: dict[str, tuple[str, Any]] = {
     "REVERB_PER_MESSAGE_DEFLATE": ("true", lambda s: s.per_message_deflate is True),
     "REVERB_SWEEP_INTERVAL": ("0.1", lambda s: s.sweep_interval == 0.1),
     "REVURB_FAST_PATH": ("false", lambda s: s.fast_path is False),
+    "REVURB_DRAIN_WINDOW": ("0", lambda s: s.drain_window == 0.0),
+    "REVURB_GRACE_PERIOD": ("45", lambda s: s.grace_period == 45.0),
+    "REVURB_LOG_FORMAT": ("json", lambda s: s.log_format == "json"),
+    "REVURB_METRICS": ("true", lambda s: s.metrics.enabled is True),
+    "REVURB_METRICS_HOST": ("127.0.0.1", lambda s: s.metrics.host == "127.0.0.1"),
+    "REVURB_METRICS_PORT": ("9700", lambda s: s.metrics.port == 9700),
+    "REVURB_METRICS_TOKEN": ("s3cret", lambda s: s.metrics.token == "s3cret"),
+    "REVURB_REQUEST_HEAD_TIMEOUT": ("2.5", lambda s: s.limits.request_head_timeout == 2.5),
+    "REVURB_KEEP_ALIVE_TIMEOUT": ("30", lambda s: s.limits.keep_alive_timeout == 30.0),
+    "REVURB_MAX_HEADERS": ("40", lambda s: s.limits.max_headers == 40),
+    "REVURB_MAX_CONNECTIONS_PER_IP": ("20", lambda s: s.limits.max_connections_per_ip == 20),
+    "REVERB_APP_MAX_BACKEND_EVENTS_PER_SEC": ("500", lambda s: s.apps[0].max_backend_events_per_sec == 500),
 }
 
 ALL_VARIABLES = {**DESIGN_VARIABLES, **EXTRA_VARIABLES}
@@ -569,6 +583,7 @@ EVERY_APP_OPTION = App(
     max_presence_member_size=111,
     max_event_data_size=1111,
     webhooks=(Webhook("http://h", ("x",)),),
+    max_backend_events_per_sec=50,
 )
 EVERY_SETTING = Settings(
     apps=(EVERY_APP_OPTION, App(id="2", key="k2", secret="s2")),
@@ -608,6 +623,13 @@ EVERY_SETTING = Settings(
     sweep_interval=0.25,
     per_message_deflate=True,
     fast_path=False,
+    drain_window=1.5,
+    grace_period=9.0,
+    log_format="json",
+    metrics=MetricsSettings(enabled=True, host="127.0.0.2", port=9700, token="t", directory="/tmp/m"),
+    limits=LimitSettings(
+        request_head_timeout=3.0, keep_alive_timeout=7.0, max_headers=50, max_connections_per_ip=9
+    ),
 )
 
 
@@ -617,6 +639,8 @@ EVERY_SETTING = Settings(
         (EVERY_SETTING, Settings()),
         (EVERY_SETTING.scaling, ScalingSettings()),
         (EVERY_SETTING.tls, TLSSettings()),
+        (EVERY_SETTING.metrics, MetricsSettings()),
+        (EVERY_SETTING.limits, LimitSettings()),
         (EVERY_APP_OPTION, App(id="", key="", secret="")),
     ],
 )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import http
+from typing import Any
 
-from revurb.transport.hook import HttpAnswer, Scope
-from revurb.transport.http import HIGH_WATER
+import pytest
+
+from revurb.transport.hook import HttpAnswer, Limits, Scope
+from revurb.transport.http import _FEED_SLICE, HIGH_WATER
 from revurb.transport.websocket import State, WebSocketProtocol
 from tests.support.fake_apps import EchoApp, FakeFastPath, HookedApp, Receive, Send, SocketApp, respond
 from tests.support.fake_transport import ClockLoop, client_frame, settle
-from tests.support.transport_fixtures import ACCEPTED, http_request, open_http, upgrade_request
+from tests.support.transport_fixtures import ACCEPTED, http_request, open_http, refused, upgrade_request
 
 
 def ok(body: bytes, *extra: bytes) -> bytes:
@@ -68,6 +72,25 @@ async def test_an_idle_keep_alive_connection_closes_after_its_timeout(clock: Clo
 
     assert opened.transport.closed
     assert opened.transport.data == ok(b"GET / ") * 2
+
+
+async def test_a_read_full_of_tiny_requests_is_parsed_a_slice_at_a_time(clock: ClockLoop) -> None:
+    app = GatedApp()
+    opened = open_http(app, clock)
+    tiny = b"GET / HTTP/1.1\r\n\r\n"
+
+    opened.feed(http_request("GET", "/slow") + tiny * 10_000)  # 190 KB of requests in one read
+
+    assert opened.transport.reading_paused
+    assert len(opened.protocol.queue) <= _FEED_SLICE // len(tiny) + 1  # one slice parsed, not 10,000
+    app.gate.set()
+    for _ in range(100):
+        if opened.transport.data.count(b"HTTP/1.1 200 OK") == 10_001:
+            break
+        await settle(1_000)
+
+    assert opened.transport.data.count(b"HTTP/1.1 200 OK") == 10_001
+    assert not opened.transport.reading_paused
 
 
 async def test_pipelined_requests_are_answered_in_order_one_at_a_time(clock: ClockLoop) -> None:
@@ -181,8 +204,6 @@ async def test_a_large_body_is_streamed_and_reading_pauses_at_the_high_water_mar
 
     opened = open_http(app, clock)
     head = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 300000\r\n\r\n"
-    first, second = HIGH_WATER + 1, 100_000
-    third = 300_000 - first - second
 
     opened.feed(head + b"a" * (HIGH_WATER - 1))
     assert not opened.transport.reading_paused
@@ -190,19 +211,21 @@ async def test_a_large_body_is_streamed_and_reading_pauses_at_the_high_water_mar
     assert opened.transport.reading_paused  # past the mark, and the app has taken nothing yet
     reads.release()
     await settle()
-    assert parts == [(first, True)]
+    assert parts == [(HIGH_WATER + 1, True)]
     assert not opened.transport.reading_paused
-    opened.feed(b"b" * second)
+    # The rest in one read: parsed a slice at a time, never more than the mark (and a slice) held.
+    opened.feed(b"b" * (300_000 - HIGH_WATER - 1))
     assert opened.transport.reading_paused
-    reads.release()
-    await settle()
-    assert not opened.transport.reading_paused
-    opened.feed(b"c" * third)  # the rest: the request is complete, nothing more to hold back
-    assert not opened.transport.reading_paused
-    reads.release()
-    await settle()
+    for _ in range(20):
+        if not parts[-1][1]:
+            break
+        reads.release()
+        await settle()
 
-    assert parts == [(first, True), (second, True), (third, False)]
+    assert sum(size for size, _ in parts) == 300_000
+    assert [more for _, more in parts] == [True] * (len(parts) - 1) + [False]
+    assert max(size for size, _ in parts) <= HIGH_WATER + _FEED_SLICE
+    assert not opened.transport.reading_paused
     assert opened.transport.data == b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
 
 
@@ -471,3 +494,204 @@ async def test_an_eager_asgi_app_that_never_suspends_sends_head_and_body_in_one_
 
     assert opened.transport.writes == [ok(b"POST /plain abc")]
     assert app.calls == 1
+
+
+# Hostile input (issue 13): header count, handshakes, early 413, head and keep-alive timeouts
+
+
+TOO_LARGE = refused(b"431 Request Header Fields Too Large", b"Request header too large.")
+TOO_BIG_JSON = b'{"error":"too big"}'
+BODY_TOO_LARGE = (
+    b"HTTP/1.1 413 %s\r\nx-why: size\r\ncontent-type: application/json\r\n"
+    b"content-length: 19\r\nconnection: close\r\n\r\n%s"
+    % (http.HTTPStatus(413).phrase.encode(), TOO_BIG_JSON)
+)
+
+
+def limited_app(**limits: Any) -> HookedApp:
+    answer = HttpAnswer(413, b"application/json", TOO_BIG_JSON, [(b"x-why", b"size")])
+    return HookedApp(FakeFastPath(limits=Limits(body_too_large=answer, **limits)), GatedApp())
+
+
+@pytest.mark.parametrize(("count", "refused_431"), [(100, False), (101, True)])
+async def test_more_headers_than_the_limit_are_refused_with_431(
+    clock: ClockLoop, count: int, refused_431: bool
+) -> None:
+    opened = open_http(EchoApp(), clock)
+    # `host` is one of them: 99 or 100 more make 100 or 101.
+    opened.feed(http_request(headers=[(f"x-h{index}", "v") for index in range(count - 1)]))
+    await settle()
+
+    assert (opened.transport.data == TOO_LARGE) is refused_431
+    assert opened.transport.closed is refused_431
+
+
+async def test_the_header_count_limit_comes_from_the_hook(clock: ClockLoop) -> None:
+    opened = open_http(limited_app(max_headers=3), clock)
+    opened.feed(http_request(headers=[("a", "1"), ("b", "2"), ("c", "3")]))
+
+    assert opened.transport.data == TOO_LARGE
+
+
+UPGRADE_REFUSALS = [
+    (
+        upgrade_request(ws_version="12"),
+        refused(b"426 Upgrade Required", b"Unsupported WebSocket version.", b"sec-websocket-version: 13"),
+    ),
+    (
+        upgrade_request(method="POST"),
+        refused(b"400 Bad Request", b"A WebSocket handshake must be a GET request."),
+    ),
+    (upgrade_request(version="1.0"), refused(b"400 Bad Request", b"A WebSocket handshake needs HTTP/1.1.")),
+    (upgrade_request(key=None), refused(b"400 Bad Request", b"Missing or invalid Sec-WebSocket-Key.")),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_head", "answer"), UPGRADE_REFUSALS, ids=["v12", "post", "http10", "no-key"]
+)
+async def test_an_upgrade_the_rfc_does_not_allow_is_refused_before_the_hand_over(
+    clock: ClockLoop, request_head: bytes, answer: bytes
+) -> None:
+    app = SocketApp()
+    opened = open_http(app, clock)
+    opened.feed(request_head)
+    await settle()
+
+    assert opened.transport.data == answer
+    assert opened.transport.closed
+    assert opened.transport.protocol is opened.protocol
+    assert app.scope is None
+
+
+async def test_a_declared_body_over_the_limit_is_refused_before_it_arrives(clock: ClockLoop) -> None:
+    app = limited_app(max_body_size=100)
+    opened = open_http(app, clock)
+
+    opened.feed(b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-length: 52428800\r\n\r\n")
+
+    assert opened.transport.data == BODY_TOO_LARGE
+    assert opened.transport.closed
+    opened.feed(b"x" * 1000)  # the client sends the body anyway: nothing is read any more
+    await settle()
+    assert app.calls == 0
+
+
+async def test_a_body_at_the_limit_is_served(clock: ClockLoop) -> None:
+    opened = open_http(limited_app(max_body_size=100), clock)
+    opened.feed(http_request("POST", "/events", b"x" * 100))
+    await settle()
+
+    assert opened.transport.data == ok(b"POST /events " + b"x" * 100)
+
+
+async def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(clock: ClockLoop) -> None:
+    app = limited_app(max_body_size=100)
+    opened = open_http(app, clock)
+
+    opened.feed(b"POST /events HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
+    opened.feed(b"50\r\n" + b"x" * 80 + b"\r\n")
+    assert opened.transport.data == b""
+    opened.feed(b"50\r\n" + b"x" * 80 + b"\r\n")
+
+    assert opened.transport.data == BODY_TOO_LARGE
+    assert opened.transport.closed
+    await settle()
+    assert app.calls == 0
+
+
+async def test_without_a_hook_a_large_declared_body_is_read(clock: ClockLoop) -> None:
+    app = EchoApp()
+    opened = open_http(app, clock)
+    opened.feed(http_request("POST", "/", b"x" * 100_000))
+    await settle()
+
+    assert app.bodies == [b"x" * 100_000]
+
+
+async def test_a_refusal_waits_for_the_answers_to_the_requests_before_it(clock: ClockLoop) -> None:
+    gated = GatedApp()
+    opened = open_http(HookedApp(FakeFastPath(limits=Limits(max_body_size=10)), gated), clock)
+
+    opened.feed(http_request("GET", "/slow") + b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 11\r\n\r\n")
+    await settle()
+    assert opened.transport.data == b""
+    assert opened.transport.reading_paused
+    gated.gate.set()
+    await settle()
+
+    assert opened.transport.data == ok(b"GET /slow ") + (
+        b"HTTP/1.1 413 %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: 23\r\nconnection: close\r\n\r\nRequest body too large."
+        % http.HTTPStatus(413).phrase.encode()
+    )
+    assert opened.transport.closed
+
+
+async def test_a_connection_that_sends_nothing_is_closed_silently_after_the_head_timeout(
+    clock: ClockLoop,
+) -> None:
+    opened = open_http(EchoApp(), clock)
+    assert clock.pending_timers() == [20.0]
+
+    clock.advance(19.9)
+    assert not opened.transport.closed
+    clock.advance(0.1)
+
+    assert opened.transport.closed
+    assert opened.transport.writes == []
+
+
+async def test_a_head_sent_too_slowly_is_answered_408(clock: ClockLoop) -> None:
+    opened = open_http(limited_app(head_timeout=3), clock)
+    head = http_request()
+
+    for index in range(3):
+        opened.feed(head[index : index + 1])
+        clock.advance(0.99)
+    assert not opened.transport.closed
+    clock.advance(0.03)
+
+    assert opened.transport.data == refused(b"408 Request Timeout", b"Request head not received in time.")
+    assert opened.transport.closed
+
+
+async def test_the_head_timeout_counts_from_the_connection_for_the_first_request(clock: ClockLoop) -> None:
+    opened = open_http(limited_app(head_timeout=3), clock)
+    clock.advance(2.5)
+    opened.feed(b"GET / HT")
+    clock.advance(0.5)
+
+    assert opened.transport.data.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+
+
+async def test_a_head_in_time_is_served_and_the_keep_alive_timer_takes_over(clock: ClockLoop) -> None:
+    opened = open_http(limited_app(head_timeout=3), clock, timeout_keep_alive=5)
+    clock.advance(2)
+    opened.feed(http_request("GET", "/"))
+    await settle()
+    assert opened.transport.data == ok(b"GET / ")
+    clock.advance(4)  # past the head timeout of the first request: it is answered, nothing happens
+    assert not opened.transport.closed
+
+    opened.feed(b"GET /next HTTP/1.1\r\n")  # a second head begins: three seconds from now
+    clock.advance(2.9)
+    assert not opened.transport.closed
+    clock.advance(0.1)
+
+    assert opened.transport.data.endswith(b"\r\n\r\nRequest head not received in time.")
+
+
+async def test_no_timer_runs_while_the_app_works_on_a_request(clock: ClockLoop) -> None:
+    app = GatedApp()
+    opened = open_http(app, clock)
+    opened.feed(http_request("GET", "/slow"))
+    await settle()
+
+    clock.advance(3600)
+    assert not opened.transport.closed
+    app.gate.set()
+    await settle()
+
+    assert opened.transport.data == ok(b"GET /slow ")
+    assert clock.pending_timers() == [5.0]

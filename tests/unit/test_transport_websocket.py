@@ -20,6 +20,7 @@ from tests.support.transport_fixtures import (
     SAMPLE_KEY,
     OpenedWebSocket,
     open_websocket,
+    refused,
     upgrade_request,
 )
 
@@ -91,13 +92,40 @@ async def test_the_app_may_pick_a_subprotocol_and_add_headers(clock: ClockLoop) 
     assert opened.transport.writes[0] == ACCEPTED[:-2] + b"Sec-WebSocket-Protocol: b\r\nx-one: 1\r\n\r\n"
 
 
-async def test_a_request_without_a_key_is_refused_with_400(clock: ClockLoop) -> None:
+NO_KEY = refused(b"400 Bad Request", b"Missing or invalid Sec-WebSocket-Key.")
+
+
+@pytest.mark.parametrize(
+    ("request_head", "answer"),
+    [
+        (upgrade_request(key=None), NO_KEY),
+        (upgrade_request(key=b"c2hvcnQ="), NO_KEY),  # 5 bytes, not 16
+        (upgrade_request(key=b"not base64!!not base64!!"), NO_KEY),
+        (
+            upgrade_request(ws_version="12"),
+            refused(b"426 Upgrade Required", b"Unsupported WebSocket version.", b"sec-websocket-version: 13"),
+        ),
+        (
+            upgrade_request(ws_version=None),
+            refused(b"426 Upgrade Required", b"Unsupported WebSocket version.", b"sec-websocket-version: 13"),
+        ),
+        (
+            upgrade_request(method="POST"),
+            refused(b"400 Bad Request", b"A WebSocket handshake must be a GET request."),
+        ),
+        (b"GET /ws\r\nhost: x\r\n\r\n", refused(b"400 Bad Request", b"Invalid HTTP request received.")),
+    ],
+    ids=["no-key", "short-key", "bad-key", "version-12", "no-version", "post", "no-http-version"],
+)
+async def test_a_handshake_the_rfc_does_not_allow_is_refused(
+    clock: ClockLoop, request_head: bytes, answer: bytes
+) -> None:
     app = SocketApp()
     opened = open_websocket(app, clock)
-    opened.feed(upgrade_request(key=None))
+    opened.feed(request_head)
     await settle()
 
-    assert opened.transport.writes == [BAD_REQUEST]
+    assert opened.transport.writes == [answer]
     assert opened.transport.closed
     assert state(opened) is State.CLOSED
     assert app.scope is None
@@ -564,3 +592,168 @@ async def test_shutdown_drops_a_socket_the_app_has_not_accepted_yet(clock: Clock
     ]
     assert state(opened) is State.CLOSED
     assert app.received == [{"type": "websocket.connect"}, disconnect(1006)]
+
+
+# Hostile input (issue 13): close codes, fragments, limits at the header, bounded work per read
+
+VALID_PEER_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]
+INVALID_PEER_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535]
+
+
+@pytest.mark.parametrize("code", VALID_PEER_CODES)
+async def test_a_valid_close_code_is_echoed(clock: ClockLoop, code: int) -> None:
+    app = SocketApp()
+    opened = await accepted(app, clock)
+
+    opened.feed(client_frame(CLOSE, close_payload(code, "reason é".encode())))
+    await settle()
+
+    assert opened.transport.writes == [closing(code)]
+    assert app.received[1:] == [disconnect(code)]
+
+
+@pytest.mark.parametrize("code", INVALID_PEER_CODES)
+async def test_an_invalid_close_code_is_answered_1002(clock: ClockLoop, code: int) -> None:
+    app = SocketApp()
+    opened = await accepted(app, clock)
+
+    opened.feed(client_frame(CLOSE, close_payload(code)))
+    await settle()
+
+    assert opened.transport.writes == [closing(1002, b"Invalid close code")]
+    assert app.received[1:] == [disconnect(1002)]
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "reason"),
+    [
+        (b"\x03", 1002, b"Close frame with a one-byte payload"),
+        (close_payload(1000, b"\xff"), 1007, b"Invalid UTF-8 in the close reason"),
+        (close_payload(1000, "é".encode()[:1]), 1007, b"Invalid UTF-8 in the close reason"),
+    ],
+)
+async def test_a_malformed_close_payload_is_refused(
+    clock: ClockLoop, payload: bytes, code: int, reason: bytes
+) -> None:
+    app = SocketApp()
+    opened = await accepted(app, clock)
+
+    opened.feed(client_frame(CLOSE, payload))
+    await settle()
+
+    assert opened.transport.writes == [closing(code, reason)]
+    assert app.received[1:] == [disconnect(code)]
+
+
+async def test_an_invalid_close_answering_ours_drops_the_connection_at_once(clock: ClockLoop) -> None:
+    app = SocketApp()
+    opened = await accepted(app, clock)
+    opened.protocol.close(1000)
+
+    opened.feed(client_frame(CLOSE, close_payload(1005)))
+
+    assert opened.transport.closed
+    assert opened.transport.writes == [closing(1000)]
+    await settle()
+    assert app.received[1:] == [disconnect(1002)]
+
+
+async def test_frames_after_a_close_in_the_same_read_are_not_delivered(clock: ClockLoop) -> None:
+    app = SocketApp()
+    opened = await accepted(app, clock)
+
+    opened.feed(client_frame(CLOSE, close_payload(1000)) + client_frame(TEXT, b"ghost"))
+    await settle()
+
+    assert app.received[1:] == [disconnect(1000)]
+
+
+async def test_thirty_thousand_one_byte_fragments_make_one_message(clock: ClockLoop) -> None:
+    route = Route()
+    route.release.set()
+    opened = open_websocket(hooked(route), clock, ws_max_size=40_000)
+    opened.feed(upgrade_request())
+    await settle()
+
+    count = 30_000
+    stream = b"".join(client_frame(CONTINUATION, b"x", fin=False) for _ in range(count - 2))
+    opened.feed(client_frame(TEXT, b"[", fin=False) + stream + client_frame(CONTINUATION, b"]"))
+    await settle(400)
+
+    assert route.handler.messages == ["[" + "x" * (count - 2) + "]"]
+
+
+async def test_a_fragment_that_takes_the_message_over_the_limit_is_refused_at_its_header(
+    clock: ClockLoop,
+) -> None:
+    app = SocketApp()
+    opened = await accepted(app, clock, ws_max_size=100)
+    opened.feed(client_frame(TEXT, b"x" * 60, fin=False))
+    header_only = client_frame(CONTINUATION, b"y" * 41)[:6]
+
+    opened.feed(header_only)
+
+    assert opened.transport.writes == [closing(1009, b"Message too big")]
+    assert opened.protocol.reader is not None and opened.protocol.reader.buffer == bytearray()
+
+
+async def test_a_frame_declaring_more_than_the_limit_is_refused_before_its_payload(clock: ClockLoop) -> None:
+    app = SocketApp()
+    opened = await accepted(app, clock, ws_max_size=10_000)
+
+    opened.feed(client_frame(BINARY, b"", length=1_000_000)[:14] + b"x" * 50_000)
+
+    assert opened.transport.writes == [closing(1009, b"Message too big")]
+    assert opened.protocol.reader is not None and opened.protocol.reader.buffer == bytearray()
+    await settle()
+    assert app.received[1:] == [disconnect(1009)]
+
+
+async def test_a_route_may_lower_the_message_limit_of_its_socket(clock: ClockLoop) -> None:
+    async def route(scope: Scope, socket: WebSocketProtocol) -> FrameHandler | None:
+        socket.accept()
+        socket.limit_message_size(5)
+        return RecordingHandler()
+
+    fast_path = FakeFastPath()
+    fast_path.websocket_routes["/ws"] = route
+    opened = open_websocket(HookedApp(fast_path, SocketApp()), clock)
+    opened.feed(upgrade_request())
+    await settle()
+
+    opened.feed(client_frame(TEXT, b"12345") + client_frame(TEXT, b"123456"))
+    await settle()
+
+    assert opened.transport.writes == [ACCEPTED, closing(1009, b"Message too big")]
+
+
+async def test_one_read_of_many_frames_is_parsed_a_batch_per_loop_iteration(clock: ClockLoop) -> None:
+    route = Route()
+    route.release.set()
+    opened = open_websocket(hooked(route), clock)
+    opened.feed(upgrade_request())
+    await settle()
+
+    opened.feed(b"".join(client_frame(TEXT, b"%d" % index) for index in range(1000)))
+    assert route.handler.messages == [str(index) for index in range(256)]
+    assert opened.transport.reading_paused
+    await asyncio.sleep(0)
+    assert len(route.handler.messages) == 512
+    await settle()
+
+    assert route.handler.messages == [str(index) for index in range(1000)]
+    assert not opened.transport.reading_paused
+
+
+async def test_frames_read_while_the_app_is_behind_wait_in_the_reader_not_the_inbox(clock: ClockLoop) -> None:
+    app = GatedApp()
+    opened = await accepted(app, clock)
+
+    opened.feed(b"".join(client_frame(TEXT, b"%d" % index) for index in range(600)))
+    await settle()
+    assert len(opened.protocol.inbox) == 256  # one batch; the reader holds the rest
+    app.allow(600)
+    await settle(400)
+
+    assert app.received == [text(str(index)) for index in range(600)]
+    assert not opened.transport.reading_paused
