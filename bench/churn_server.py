@@ -24,9 +24,11 @@ from revurb.server.app import Revurb, create_app
 
 def state(app: Revurb, server: uvicorn.Server) -> dict[str, Any]:
     managers = app.registry.managers.values()
-    backend: Any = app.backend
-    rosters = getattr(backend, "_rosters", {})
-    subscriptions = getattr(backend, "_subscriptions", {})
+    # The memory backend's counts live in its Mirror (scaling/mirror.py).
+    mirror: Any = getattr(app.backend, "_mirror", None)
+    rosters = mirror.members if mirror is not None else {}
+    subscriptions = mirror.subscriptions if mirror is not None else {}
+    connections = mirror.connections if mirror is not None else {}
     return {
         "tasks": len(asyncio.all_tasks()),
         "server_connections": len(server.server_state.connections),
@@ -39,9 +41,7 @@ def state(app: Revurb, server: uvicorn.Server) -> dict[str, Any]:
         ),
         "presence_channels": sum(len(app_rosters) for app_rosters in rosters.values()),
         "subscription_counts": sum(len(counts) for counts in subscriptions.values()),
-        "connection_counts": {
-            app_id: count for app_id, count in getattr(backend, "_connections", {}).items()
-        },
+        "connection_counts": {app_id: connections.get(app_id, 0) for app_id in app.registry.managers},
         "gc_objects": len(gc.get_objects()),
     }
 

@@ -61,6 +61,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--max-lag", type=int, default=5, help="fanout: events in flight before publishers pause"
     )
+    parser.add_argument(
+        "--faults", action="store_true", help="three nodes under triggers while Redis fails (bench/faults.py)"
+    )
+    parser.add_argument("--every", type=float, default=10.0, help="faults: seconds between faults")
+    parser.add_argument("--trigger-rate", type=float, default=50.0, help="faults: triggers per second")
+    parser.add_argument(
+        "--sentinel",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="faults: also a run with a Sentinel failover",
+    )
     parser.add_argument("--commit", help="serve revurb/ as of this git ref (git archive) instead of the tree")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON result is written")
     parser.add_argument("--note", default="", help="free text stored with the result")
@@ -93,7 +104,7 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _signed(path: str, body: bytes) -> dict[str, str]:
+def signed_query(path: str, body: bytes) -> dict[str, str]:
     query = {
         "auth_key": APP_KEY,
         "auth_timestamp": str(int(time.time())),
@@ -119,7 +130,7 @@ class Publisher:
         response = await self.http.post(
             self.url,
             content=body,
-            params=_signed(self.path, body),
+            params=signed_query(self.path, body),
             headers={"content-type": "application/json"},
         )
         if response.status_code != 200:
@@ -258,11 +269,53 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
 
 
+FAULT_ROWS = ("accepted", "lost", "duplicated", "out_of_order")
+
+
+async def run_fault_scenarios(args: argparse.Namespace) -> dict[str, Any]:
+    from bench import faults
+
+    seconds = 60.0 if args.seconds == 10.0 else args.seconds  # --seconds keeps its fanout default
+    machine = system.machine(find_node())
+    result: dict[str, Any] = {"scenario": "cluster-faults", "options": _options(args), "machine": machine}
+    print(f"faults: {seconds:.0f} s, one fault every {args.every:.0f} s", file=sys.stderr)
+    result["rotation"] = await faults.run_faults(seconds, args.every, args.trigger_rate, args.commit)
+    if args.sentinel:
+        print("sentinel: one failover under traffic", file=sys.stderr)
+        result["sentinel"] = await faults.run_sentinel(20.0, args.trigger_rate, args.commit)
+    return result
+
+
+def fault_table(result: dict[str, Any]) -> str:
+    lines = [
+        "| run | accepted | lost | duplicated | out of order | p50/p99 during faults | p50/p99 between |"
+    ]
+    lines.append("|---|---|---|---|---|---|---|")
+    for name in ("rotation", "sentinel"):
+        run_ = result.get(name)
+        if run_ is None:
+            continue
+        during, between = run_["latency_during_faults"], run_["latency_between_faults"]
+        lines.append(
+            f"| {name} | {run_['accepted']} | {run_['lost']} | {run_['duplicated']} | {run_['out_of_order']} "
+            f"| {during.get('p50_ms', 0):.1f} / {during.get('p99_ms', 0):.0f} ms "
+            f"| {between.get('p50_ms', 0):.1f} / {between.get('p99_ms', 0):.1f} ms |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
     system.raise_fd_limit()
-    ensure_installed()
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if args.faults:
+        faulted = asyncio.run(run_fault_scenarios(args))
+        path = report.write(faulted, args.out, stamp)
+        print(fault_table(faulted))
+        print(f"JSON: {path}")
+        clean = all(faulted[k][m] == 0 for k in ("rotation",) for m in FAULT_ROWS[1:])
+        return 0 if clean else 1
+    ensure_installed()
     result = asyncio.run(run(args))
     path = report.write(result, args.out, stamp)
     print(report.table(result["cases"], COLUMNS))

@@ -38,20 +38,30 @@ config = {
             "scaling": {
                 # Share channels, presence and counts between processes through Redis.
                 "enabled": env("REVERB_SCALING_ENABLED", False),
-                # Pub/sub channel and key prefix; clusters sharing one Redis use different ones.
+                # Bus stream and key prefix; clusters sharing one Redis use different ones.
                 "channel": env("REVERB_SCALING_CHANNEL", "reverb"),
                 # Seconds between node heartbeats; a dead node is swept within two of them.
                 "heartbeat_interval": env("REVERB_SCALING_HEARTBEAT_INTERVAL", 10.0),
                 # Publishes kept while Redis is unreachable; the oldest are dropped beyond this.
                 "queue_size": env("REVERB_SCALING_QUEUE_SIZE", 10_000),
+                # Bus history a node reads back after its link to Redis dropped: seconds and entries.
+                "history_seconds": env("REVERB_SCALING_HISTORY_SECONDS", 60.0),
+                "history_size": env("REVERB_SCALING_HISTORY_SIZE", 100_000),
+                # Seconds Redis may leave a command unanswered before the link counts as down.
+                "timeout": env("REVERB_SCALING_TIMEOUT", 3.0),
                 "server": {
                     # `redis://` or `rediss://` URL; when set, it wins over host, port and database.
+                    # `redis+sentinel://[user:password@]host:port,host:port/master[/db]` uses Sentinel.
                     "url": env("REDIS_URL"),
                     "host": env("REDIS_HOST", "127.0.0.1"),
                     "port": env("REDIS_PORT", 6379),
                     "username": env("REDIS_USERNAME"),
                     "password": env("REDIS_PASSWORD"),
                     "database": env("REDIS_DB", 0),
+                    # Redis Sentinel: `host:port,host:port` of the sentinels, and the primary's name.
+                    "sentinels": env("REDIS_SENTINELS"),
+                    "sentinel_master": env("REDIS_SENTINEL_MASTER", "mymaster"),
+                    "sentinel_password": env("REDIS_SENTINEL_PASSWORD"),
                 },
             },
             # Log every frame in and out, with socket ids, on the `revurb.frames` logger. --debug

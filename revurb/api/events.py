@@ -10,6 +10,7 @@ from revurb.api.errors import ApiError, bad_request, too_large
 from revurb.apps import App
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import MAX_NAME_LENGTH, is_valid_name, kind_of
+from revurb.scaling.base import Receipt
 from revurb.wire import frames
 
 MAX_CHANNELS_PER_EVENT = 100
@@ -119,15 +120,34 @@ def parse_batch(app: App, payload: Any) -> list[Event]:
     return events
 
 
-async def publish(manager: ChannelManager, event: Event) -> None:
-    """Encode the event once per channel and deliver it everywhere; cache it on cache channels."""
+def publish(manager: ChannelManager, event: Event) -> Receipt:
+    """Encode the event once per channel and hand it to every node; the receipt of the last channel
+    (messages are placed in order, so it is the last to be placed)."""
+    receipt: Receipt = None
     for channel in event.channels:
-        frame = frames.event(event.name, channel, event.data)
-        manager.broadcast(channel, frame, event.socket_id)
+        receipt = manager.broadcast(channel, frames.event(event.name, channel, event.data), event.socket_id)
         if manager.console is not None:
             manager.console.api_event(channel, event.name, event.data, event.socket_id)
-        if kind_of(channel).cache:
-            await manager.backend.cache_put(manager.app.id, channel, frame)
+    return receipt
+
+
+async def publish_all(manager: ChannelManager, events: list[Event]) -> None:
+    """Publish events in order and return once each has its place in the cluster's order.
+
+    With scaling on, that is when Redis accepted them, or, while Redis is known to be down, when
+    they are queued to follow once it is back: a 2xx answer means exactly this (docs/scaling.md).
+    Cache channels keep the event as their last one.
+    """
+    receipt: Receipt = None
+    for event in events:
+        receipt = publish(manager, event) or receipt
+    if receipt is not None:
+        await receipt
+    for event in events:
+        for channel in event.channels:
+            if kind_of(channel).cache:
+                frame = frames.event(event.name, channel, event.data)
+                await manager.backend.cache_put(manager.app.id, channel, frame)
 
 
 async def channel_info(manager: ChannelManager, channel: str, info: frozenset[str]) -> dict[str, int]:

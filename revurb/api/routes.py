@@ -255,7 +255,7 @@ class HttpApi:
     async def trigger(self, request: ApiRequest, manager: ChannelManager) -> Any:
         event = events.parse_event(manager.app, events.parse_body(request.body))
         await self._within_rate(manager.app, [event])
-        await events.publish(manager, event)
+        await events.publish_all(manager, [event])
         if not event.info:
             return {}
         return {
@@ -267,8 +267,7 @@ class HttpApi:
     async def trigger_batch(self, request: ApiRequest, manager: ChannelManager) -> Any:
         batch = events.parse_batch(manager.app, events.parse_body(request.body))
         await self._within_rate(manager.app, batch)
-        for event in batch:
-            await events.publish(manager, event)
+        await events.publish_all(manager, batch)
         if not any(event.info for event in batch):
             return {}
         # Pusher answers one object per event, in order, `{}` for those that asked for nothing.

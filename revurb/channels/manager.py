@@ -8,12 +8,14 @@ import time
 from typing import Any
 
 from revurb.apps import App
+from revurb.channels import membership
 from revurb.channels.channel import Channel
 from revurb.channels.console import ConsoleTap
 from revurb.channels.names import ChannelKind, kind_of, server_to_user_channel
 from revurb.channels.presence import Member, presence_data
+from revurb.channels.roster import PENDING
 from revurb.channels.tally import AppTally
-from revurb.scaling.base import Backend, BusMessage
+from revurb.scaling.base import Backend, BusMessage, Receipt
 from revurb.wire import codes, frames
 from revurb.wire.codes import ErrorCode
 from revurb.wire.connection import Connection
@@ -34,6 +36,7 @@ class ChannelManager:
         self.users: dict[str, set[Connection[App]]] = {}
         self._count_dirty: set[str] = set()
         self._count_flush: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.tally = AppTally()
         #: Set while a debug console watches this app (`server/dashboard/`); None costs nothing.
         self.console: ConsoleTap | None = None
@@ -87,15 +90,16 @@ class ChannelManager:
             connection.send(frames.subscription_succeeded(name))
             return
         await self.backend.add_subscriber(self.app.id, name)
-        first = False
         if member is not None:
-            channel.members[connection.socket_id] = member.user_id
-            first = await self.backend.add_member(self.app.id, name, member.user_id, member.user_info)
+            socket_id = connection.socket_id
+            channel.members[socket_id] = member.user_id
+            if channel.roster is not None:
+                channel.roster.ahead[socket_id] = PENDING  # no member event before its roster
+            user_id, info = member.user_id, member.user_info
+            if await self.backend.add_member(self.app.id, name, user_id, info, socket_id):
+                membership.changed(channel, user_id, True, info, None, socket_id)
         await self._succeeded(connection, channel, kind)
-        if first and member is not None:
-            frame = frames.member_added(name, member.user_id, member.user_info)
-            self.broadcast(name, frame, connection.socket_id)
-        elif member is None:
+        if member is None:
             self._count_changed(channel)
 
     async def _check_presence_room(self, name: str, member: Member) -> None:
@@ -110,7 +114,9 @@ class ChannelManager:
     async def _succeeded(self, connection: Connection[App], channel: Channel, kind: ChannelKind) -> None:
         data: dict[str, Any] | None = None
         if kind.presence:
-            data = presence_data(await self.backend.members(self.app.id, channel.name))
+            data = presence_data(
+                await membership.roster_for(self.backend, self.app.id, connection.socket_id, channel)
+            )
         connection.send(frames.subscription_succeeded(channel.name, data))
         if kind.cache:
             cached = await self.backend.cache_get(self.app.id, channel.name)
@@ -131,8 +137,10 @@ class ChannelManager:
         await self.backend.remove_subscriber(self.app.id, name)
         user_id = channel.members.pop(connection.socket_id, None)
         if user_id is not None:
+            if channel.roster is not None:
+                channel.roster.ahead.pop(connection.socket_id, None)
             if await self.backend.remove_member(self.app.id, name, user_id):
-                self.broadcast(name, frames.member_removed(name, user_id))
+                membership.changed(channel, user_id, False, None, None, None)
         else:
             self._count_changed(channel)
 
@@ -162,35 +170,56 @@ class ChannelManager:
 
     # Delivery
 
-    def broadcast(self, name: str, frame: str, except_socket_id: str | None = None) -> None:
-        """Deliver an encoded frame to a channel's subscribers here, then to the other nodes."""
-        channel = self.channels.get(name)
-        if channel is not None:
-            sent = channel.send(frame, except_socket_id)
-            tally = self.tally
-            tally.sent_local += sent
-            tally.bytes_local += sent * len(frame)
+    def broadcast(self, name: str, frame: str, except_socket_id: str | None = None) -> Receipt:
+        """Deliver an encoded frame to a channel's subscribers on every node, in the cluster's order.
+
+        With a bus, this node's own subscribers get it from the bus too (see `Backend.publish`)."""
         message: BusMessage = {"type": "event", "app": self.app.id, "channel": name, "frame": frame}
         if except_socket_id is not None:
             message["except_socket_id"] = except_socket_id
-        self.backend.publish(message)
+        receipt = self.backend.publish(message)
+        if receipt is None:
+            channel = self.channels.get(name)
+            if channel is not None:
+                self._tally_sent(channel.send(frame, except_socket_id), len(frame), self.backend.node_id)
+        return receipt
 
     def deliver_local(self, message: BusMessage) -> None:
-        """Apply a message from another node to this node's sockets."""
-        if message["type"] == "terminate":
+        """Apply a message from the bus to this node's sockets."""
+        kind = message["type"]
+        if kind == "terminate":
             self.terminate_user(message["user_id"], publish=False)
             return
         channel = self.channels.get(message["channel"])
         if channel is None:
             return
-        if message["type"] == "count":
-            self._count_changed(channel, publish=False)
-        else:
+        if kind == "event":
             frame = message["frame"]
             sent = channel.send(frame, message.get("except_socket_id"))
-            tally = self.tally
+            self._tally_sent(sent, len(frame), message.get("node", self.backend.node_id))
+        elif kind == "count":
+            self._count_changed(channel, publish=False)
+        elif kind == "member":
+            membership.from_bus(channel, message)
+
+    def _tally_sent(self, sent: int, size: int, origin: str) -> None:
+        """Count deliveries by where the frame was published (this node, or another over the bus)."""
+        tally = self.tally
+        if origin == self.backend.node_id:
+            tally.sent_local += sent
+            tally.bytes_local += sent * size
+        else:
             tally.sent_remote += sent
-            tally.bytes_remote += sent * len(frame)
+            tally.bytes_remote += sent * size
+
+    async def reconcile(self) -> bool:
+        """After an outage: tell this node's presence sockets what changed meanwhile (see
+        `membership.reconcile`). False if some channel must be tried again later."""
+        done = True
+        for channel in list(self.channels.values()):
+            if channel.roster is not None and channel.members:
+                done = await membership.reconcile(self.backend, self.app.id, channel) and done
+        return done
 
     # subscription_count, coalesced per channel
 
@@ -206,7 +235,12 @@ class ChannelManager:
 
     def _flush_counts_soon(self) -> None:
         task = asyncio.ensure_future(self._flush_counts())
-        task.add_done_callback(_log_failure)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        _log_failure(task)
 
     async def _flush_counts(self) -> None:
         self._count_flush = None
@@ -232,6 +266,16 @@ class ChannelManager:
             elif now - connection.last_seen >= interval:
                 connection.pinged_at = now
                 connection.send(frames.PING)
+
+    async def stop(self) -> None:
+        """Cancel this manager's background work (pending subscription_count updates)."""
+        if self._count_flush is not None:
+            self._count_flush.cancel()
+            self._count_flush = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
 
     def close_all(self, code: int, reason: str) -> None:
         """Tell every socket to reconnect (server shutdown)."""

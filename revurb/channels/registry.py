@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from revurb.apps import App
 from revurb.channels.manager import ChannelManager
 from revurb.scaling.base import Backend, BusMessage
-from revurb.wire import frames
 
 
 class Registry:
@@ -33,18 +30,17 @@ class Registry:
         if manager is not None:
             manager.deliver_local(message)
 
-    def on_members_changed(
-        self, app_id: str, channel: str, added: dict[str, Any], removed: list[str]
-    ) -> None:
-        """Announce presence changes found by the backend (a dead node swept) to every node."""
-        outgoing = [frames.member_added(channel, user_id, info) for user_id, info in added.items()]
-        outgoing += [frames.member_removed(channel, user_id) for user_id in removed]
-        manager = self.managers.get(app_id)
-        for frame in outgoing:
-            if manager is not None:
-                manager.broadcast(channel, frame)
-            else:
-                self.backend.publish({"type": "event", "app": app_id, "channel": channel, "frame": frame})
+    async def reconcile(self) -> bool:
+        """After an outage, bring every app's presence sockets in line with Redis (see the manager)."""
+        done = True
+        for manager in list(self.managers.values()):
+            done = await manager.reconcile() and done
+        return done
+
+    async def stop(self) -> None:
+        """Cancel every manager's background work (shutdown)."""
+        for manager in list(self.managers.values()):
+            await manager.stop()
 
     def sweep(self) -> None:
         for manager in list(self.managers.values()):

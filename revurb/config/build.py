@@ -7,7 +7,7 @@ from pathlib import Path
 from revurb.apps import import_provider
 from revurb.config import values as v
 from revurb.config.app_options import read_apps
-from revurb.config.reader import Reader, as_name, as_path, as_port, as_positive
+from revurb.config.reader import Reader, as_name, as_path, as_port, as_positive, as_sentinels
 from revurb.config.settings import (
     LOG_FORMATS,
     ConfigError,
@@ -50,6 +50,14 @@ def build_settings(layer: Layer) -> Settings:
             (*SCALING, "heartbeat_interval"), v.as_float, scaling_defaults.heartbeat_interval
         ),
         queue_size=read.get((*SCALING, "queue_size"), as_positive, scaling_defaults.queue_size),
+        redis_sentinels=read.get((*REDIS, "sentinels"), as_sentinels, ()),
+        redis_sentinel_master=read.get(
+            (*REDIS, "sentinel_master"), as_name, scaling_defaults.redis_sentinel_master
+        ),
+        redis_sentinel_password=read.get((*REDIS, "sentinel_password"), v.as_optional_str, None),
+        history_seconds=read.get((*SCALING, "history_seconds"), v.as_float, scaling_defaults.history_seconds),
+        history_size=read.get((*SCALING, "history_size"), as_positive, scaling_defaults.history_size),
+        redis_timeout=read.get((*SCALING, "timeout"), v.as_float, scaling_defaults.redis_timeout),
     )
     apps, client_port, client_scheme = read_apps(read)
     provider = read.get(("apps", "provider"), v.as_optional_str, None)

@@ -80,3 +80,20 @@ def as_positive(label: str, raw: object) -> int:
 
 def as_path(label: str, raw: object) -> str:
     return normalise_path(v.as_str(label, raw))
+
+
+def as_sentinels(label: str, raw: object) -> tuple[tuple[str, int], ...]:
+    """`host:port,host:port` (or a list of such strings): the Redis Sentinels to ask for the primary."""
+    parts = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(parts, list | tuple):
+        raise ConfigError(f"{label} must be host:port pairs separated by commas, got {raw!r}")
+    found: list[tuple[str, int]] = []
+    for part in parts:
+        text = str(part).strip()
+        if not text:
+            continue
+        host, _, port = text.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{label}: {text!r} is not host:port")
+        found.append((host, int(port)))
+    return tuple(found)

@@ -50,6 +50,16 @@ class ScalingSettings:
     heartbeat_interval: float = 10.0
     #: Bus messages kept while Redis is unreachable; beyond this the oldest are dropped.
     queue_size: int = 10_000
+    #: Redis Sentinel: (host, port) of each sentinel; when set, the primary named
+    #: `redis_sentinel_master` is used and followed through failovers.
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: str | None = field(default=None, repr=False)
+    #: How far back the bus keeps history for a node whose link dropped: seconds, and entries.
+    history_seconds: float = 60.0
+    history_size: int = 100_000
+    #: Seconds Redis may leave a command unanswered before the link counts as down.
+    redis_timeout: float = 3.0
 
     def url(self) -> str:
         """The Redis URL: `redis_url` if given, else one built from the host, port and database."""

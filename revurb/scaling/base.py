@@ -2,30 +2,57 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
 #: Pusher keeps a cache channel's last event this long, subscribers or not.
 CACHE_TTL_SECONDS = 30 * 60
 
+#: The position of a presence change in the cluster's order: (milliseconds, sequence), as Redis
+#: stream ids are. Later changes have larger versions, also after Redis lost its data.
+Version = tuple[int, int]
+NO_VERSION: Version = (0, 0)
+
 
 class BusMessage(TypedDict):
-    """What one node tells the others. `frame` is the encoded event, sent as is."""
+    """What one node tells every node. `frame` is the encoded event, sent as is.
 
-    type: Literal["event", "terminate", "count"]
+    `member` messages carry a presence change (`user_id`, `added`) at the bus position `version`.
+    `node` and `seq` name the producer and its message number, so a re-sent message is dropped.
+    """
+
+    type: Literal["event", "terminate", "count", "member"]
     app: str
     channel: NotRequired[str]
     frame: NotRequired[str]
     except_socket_id: NotRequired[str | None]
     user_id: NotRequired[str]
+    added: NotRequired[bool]
+    version: NotRequired[Version]
     node: NotRequired[str]
+    seq: NotRequired[int]
 
 
 class CachedEvent(TypedDict):
     frame: str
     ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """A presence channel's members (user id to info) and the version they are at (None: no bus)."""
+
+    users: dict[str, Any]
+    version: Version | None = None
+
+
+#: What `Backend.publish` answers: None when the caller must deliver the message to this node's
+#: sockets itself (no bus carries it back), else a future done once the message has its place in
+#: the cluster's order (a 2xx to a trigger waits for it).
+Receipt = asyncio.Future[None] | None
 
 
 class BusStats(TypedDict):
@@ -39,19 +66,15 @@ class BusStats(TypedDict):
     dropped: int
 
 
-OnMessage = Callable[[BusMessage], None]
-
-
 class Node(Protocol):
     """What a backend calls back into: this node's registry of app managers."""
 
     def on_bus_message(self, message: BusMessage) -> None:
-        """Deliver another node's message to the sockets here."""
+        """Deliver a message from the bus to the sockets here."""
 
-    def on_members_changed(
-        self, app_id: str, channel: str, added: dict[str, Any], removed: list[str]
-    ) -> None:
-        """Announce presence changes the backend found (a dead node swept, a node re-registered)."""
+    async def reconcile(self) -> bool:
+        """After an outage: bring what this node's presence sockets were told in line with Redis;
+        False when some must be tried again later."""
 
 
 class Backend(ABC):
@@ -69,8 +92,8 @@ class Backend(ABC):
         return None
 
     @abstractmethod
-    def publish(self, message: BusMessage) -> None:
-        """Send a message to every other node; never blocks."""
+    def publish(self, message: BusMessage) -> Receipt:
+        """Send a message to every node in the cluster's order; never blocks (see `Receipt`)."""
 
     @abstractmethod
     async def add_connection(self, app_id: str) -> int:
@@ -98,16 +121,26 @@ class Backend(ABC):
         """Every channel with at least one subscriber, with its subscription count."""
 
     @abstractmethod
-    async def add_member(self, app_id: str, channel: str, user_id: str, user_info: Any) -> bool:
-        """Count one more socket of a user on a presence channel; True if it is the user's first."""
+    async def add_member(
+        self, app_id: str, channel: str, user_id: str, user_info: Any, socket_id: str
+    ) -> bool:
+        """Count one more socket of a user on a presence channel.
+
+        True when the caller must announce the user's arrival to this node's sockets itself (the
+        user is new and no bus announces it); a bus backend announces it to every node on its own.
+        """
 
     @abstractmethod
     async def remove_member(self, app_id: str, channel: str, user_id: str) -> bool:
-        """Count one socket of a user less; True if it was the user's last."""
+        """Count one socket of a user less; True when the caller must announce the departure here."""
 
     @abstractmethod
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
         """The presence roster: user id to user info, each user once."""
+
+    async def roster(self, app_id: str, channel: str) -> Roster | None:
+        """The roster with its version, for a subscriber; None while the cluster's is unknown."""
+        return Roster(await self.members(app_id, channel))
 
     @abstractmethod
     async def cache_put(self, app_id: str, channel: str, frame: str) -> None: ...

@@ -1,27 +1,29 @@
-"""The Redis backend: a pub/sub bus between nodes, and the cluster state kept in Redis structures.
+"""The Redis backend: a bus on a Redis stream, and the cluster state kept in Redis structures.
 
-Delivery is at most once per healthy link and in order: publishes go through one bounded outbox
-that is paused while Redis is unreachable and flushed, in order, once every node that was listening
-before the fault listens again (or a grace period has passed). State changes are applied to this
-node's `Mirror` first, then to Redis atomically (Lua); after any fault the node replaces its share
-in Redis with the mirror, so a Redis restart without persistence does not empty the cluster.
+Every node writes its messages to one stream (`P:bus`) and reads the stream from the last entry
+it has seen, its own entries included, so Redis's order is everyone's order, and a node whose link
+dropped reads what it missed when it is back. While Redis is known to be down, a node delivers to
+its own sockets at once and queues its messages; they follow once Redis is back. Any fault (a
+refused or reset connection, or Redis silent for `timeout` seconds) makes the link DOWN; one
+recovery loop then reconnects with capped backoff until it succeeds, re-asserts this node's
+share of the state, and lets the bus and the queue go on. Nothing waits for another node.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
-import time
-from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from revurb.scaling import lua
-from revurb.scaling.base import BusMessage, BusStats, Node
-from revurb.scaling.outbox import Outbox
-from revurb.scaling.redis_state import FAULTS, RedisOptions, RedisState, connect
-from revurb.wire import frames
+from revurb.scaling import bus, lua
+from revurb.scaling.base import BusMessage, BusStats, Node, Receipt
+from revurb.scaling.connect import RedisOptions, connect, options_from
+from revurb.scaling.outbox import Outbox, Outgoing
+from revurb.scaling.redis_state import FAULTS, RedisState
+from revurb.scaling.share import Share
 
 __all__ = ["RedisBackend", "RedisOptions", "backend_from_settings"]
 
@@ -32,35 +34,35 @@ logger = logging.getLogger("revurb.scaling")
 
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 5.0
+#: Messages written to the stream per pipeline.
 PUBLISH_BATCH = 256
+#: Entries read per XREAD, and how long one XREAD blocks waiting for new ones.
+READ_COUNT = 1024
+READ_BLOCK_MS = 1000
+#: While entries arrive less than BUSY_GAP apart, the reader waits READ_LINGER before its next
+#: XREAD, so a burst reaches each socket in one write (one frame per entry, one write per burst).
+BUSY_GAP = 0.005
+READ_LINGER = 0.001
 #: How long other nodes remember that they swept a node (so it announces its users on return).
 TOMBSTONE_SECONDS = 3600
-#: How long `stop()` waits for queued publishes (member_removed of the last sockets) to go out.
+#: How long `stop()` waits for queued messages (member_removed of the last sockets) to go out.
 STOP_FLUSH_SECONDS = 2.0
-#: Bus message type a node sends when it (re)joins; handled by the backends, never by the registry.
-HELLO = "hello"
-#: Heartbeat ticks (a quarter interval each) over which the bus listener count is remembered.
-LISTENER_WINDOW_TICKS = 8
 #: How long start-up waits for Redis before serving degraded.
 START_WAIT_SECONDS = 5.0
+#: A node's heartbeat key outlives its last beat by this many intervals.
+TTL_INTERVALS = 1.5
+
+
+class Link(enum.Enum):
+    """This node's link to Redis."""
+
+    DOWN = "down"  # unknown or lost: deliver locally, queue, recover
+    UP = "up"
 
 
 def backend_from_settings(settings: Settings) -> RedisBackend:
     """The Redis backend `create_app` uses when `scaling.enabled`."""
-    scaling = settings.scaling
-    return RedisBackend(
-        RedisOptions(
-            url=scaling.redis_url,
-            host=scaling.redis_host,
-            port=scaling.redis_port,
-            username=scaling.redis_username,
-            password=scaling.redis_password,
-            db=scaling.redis_db,
-            prefix=scaling.channel,
-            heartbeat_interval=scaling.heartbeat_interval,
-            queue_size=scaling.queue_size,
-        )
-    )
+    return RedisBackend(options_from(settings.scaling))
 
 
 class RedisBackend(RedisState):
@@ -68,27 +70,33 @@ class RedisBackend(RedisState):
 
     def __init__(self, options: RedisOptions) -> None:
         super().__init__(options)
-        interval = options.heartbeat_interval
+        interval = self.options.heartbeat_interval
         self._tick = interval / 4
-        self._ttl_ms = max(1, int(interval * 1500))
+        self._ttl_ms = max(1, int(interval * TTL_INTERVALS * 1000))
         self._backoff_cap = min(BACKOFF_CAP, interval)
-        self._grace = 2 * interval + self._backoff_cap
-        self._sub = connect(options, None, f"revurb-{self.node_id}-bus")
-        register = self._cmd.register_script
-        self._sweep = register(lua.SWEEP)
-        self._leave = register(lua.LEAVE)
-        self._reassert = register(lua.REASSERT)
-        self._heartbeat = register(lua.HEARTBEAT)
-        self._outbox = Outbox(options.queue_size)
-        self._flush_allowed = asyncio.Event()
-        self._subscribed = False
-        #: Bus listeners (PUBSUB NUMSUB) seen on recent healthy ticks; a flush after a fault waits for
-        #: the highest of them, so a count taken while Redis was shutting down does not lower the bar.
-        self._listeners_recent: deque[int] = deque([1], maxlen=LISTENER_WINDOW_TICKS)
+        self._stream = f"{self.prefix}:bus"
+        # The bus connection blocks in XREAD: it may stay silent for the block time, no longer.
+        self._bus = connect(
+            self.options, READ_BLOCK_MS / 1000 + self.options.timeout, f"revurb-{self.node_id}-bus"
+        )
+        self._heartbeat = self._cmd.register_script(lua.HEARTBEAT)
+        self._share = Share(self._cmd, self.prefix, self.node_id, self._bus_max)
+        self._outbox = Outbox(self.options.queue_size)
+        self._dedupe = bus.Dedupe(self.node_id)
+        self._seq = 0
+        self._link = Link.DOWN
+        #: Bumped at every recovery: a fault seen by work started before it is old news.
+        self._generation = 0
+        self._up = asyncio.Event()
+        self._down = asyncio.Event()
+        self._down.set()
+        self._last_id: str | None = None
+        self._run_id: str | None = None
+        self._peers: set[str] = set()
+        #: After a recovery: (peers to wait for, loop time to stop waiting) before reconciling.
+        self._reconcile: tuple[set[str], float] | None = None
         self._node: Node | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._recovery: asyncio.Task[None] | None = None
-        self._publisher: asyncio.Task[None] | None = None
         self._published = 0
         self._received = 0
 
@@ -96,27 +104,24 @@ class RedisBackend(RedisState):
 
     async def start(self, node: Node) -> None:
         self._node = node
-        self._publisher = self._spawn(self._publish_forever())
-        self._spawn(self._listen_forever())
+        self._spawn(self._recover_forever())
+        self._spawn(self._publish_forever())
+        self._spawn(self._read_forever())
         self._spawn(self._heartbeat_forever())
         # Serve with the cluster view from the first request if Redis is there; degraded if not.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._flush_allowed.wait(), min(self._grace, START_WAIT_SECONDS))
-        if not self._healthy:
+            await asyncio.wait_for(
+                self._up.wait(), min(2 * self.options.heartbeat_interval, START_WAIT_SECONDS)
+            )
+        if self._link is Link.DOWN:
             logger.warning("Redis is unreachable at start: serving this node alone until it is back")
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            if task is not self._publisher:
-                task.cancel()
-        if self._recovery is not None:
-            self._recovery.cancel()
-        if self._healthy:
+        if self._link is Link.UP:
             try:
                 async with self._state_lock:
-                    removed = await self._leave(args=[self.prefix, self.node_id])
-                self._announce_removed(removed)
-            except FAULTS as error:
+                    await asyncio.wait_for(self._share.leave(), STOP_FLUSH_SECONDS)
+            except (*FAULTS, TimeoutError) as error:
                 logger.warning("could not remove this node's share from Redis: %s", error)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drained(), STOP_FLUSH_SECONDS)
@@ -124,14 +129,15 @@ class RedisBackend(RedisState):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._healthy = False  # sockets still closing after this are this node's business only
-        for client in (self._cmd, self._sub):
+        self._link = Link.DOWN
+        for client in (self._cmd, self._bus):
             try:
                 await client.aclose()
             except FAULTS as error:
                 logger.debug("closing a Redis client failed: %s", error)
 
     async def _drained(self) -> None:
-        while len(self._outbox) and self._healthy:
+        while len(self._outbox) and self._link is Link.UP:
             await asyncio.sleep(0.01)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -144,200 +150,241 @@ class RedisBackend(RedisState):
         status = {
             "driver": "redis",
             "node": self.node_id,
-            "connected": self._healthy,
+            "connected": self._link is Link.UP,
             "queued": len(self._outbox),
             "dropped": self._outbox.dropped,
         }
-        if self._healthy:
+        if self._link is Link.UP:
             return {"scaling": status}
         return {"health": "DEGRADED", "scaling": status}
 
     def bus_stats(self) -> BusStats:
-        queued = len(self._outbox)
         return {
             "published": self._published,
             "received": self._received,
             "lag_seconds": self._outbox.oldest_age(),
-            "queued": queued,
+            "queued": len(self._outbox),
             "dropped": self._outbox.dropped_total,
         }
 
-    # The bus
+    # The bus: writing
 
-    def publish(self, message: BusMessage) -> None:
-        header = {key: value for key, value in message.items() if key != "frame"}
+    def publish(self, message: BusMessage) -> Receipt:
+        self._seq += 1
+        header: dict[str, Any] = {key: value for key, value in message.items() if key != "frame"}
         header["node"] = self.node_id
-        self._outbox.put(frames.dumps(header) + "\n" + message.get("frame", ""))
+        header["seq"] = self._seq
+        item = self._outbox.put(bus.encode(header, message.get("frame", "")), message, self._seq)
+        if self._link is Link.DOWN:
+            self._deliver_own([item])
+            item.placed.set_result(None)  # queued while Redis is known to be down: placed
+        return item.placed
 
     async def _publish_forever(self) -> None:
         while True:
             await self._outbox.wait()
-            await self._flush_allowed.wait()
-            last, batch = self._outbox.peek(PUBLISH_BATCH)
+            await self._up.wait()
+            generation = self._generation
+            batch = self._outbox.peek(PUBLISH_BATCH)
             try:
-                async with self._cmd.pipeline(transaction=False) as pipe:
-                    for payload in batch:
-                        pipe.publish(self.prefix, payload)
-                    await pipe.execute()
+                # One transaction: the batch lands in one piece, right after the entry read first.
+                async with self._cmd.pipeline(transaction=True) as pipe:
+                    pipe.xrevrange(self._stream, count=1)
+                    for item in batch:
+                        pipe.xadd(
+                            self._stream, {bus.FIELD: item.payload}, maxlen=self._bus_max, approximate=True
+                        )
+                    before, *_ = await pipe.execute()
             except FAULTS as error:
-                self._failed("publish", error)
+                self._failed("publish", error, generation)
                 continue
             except Exception:
                 # Not a connection fault: retrying would fail the same way, so drop the batch.
                 logger.exception("could not publish %d bus messages: dropped", len(batch))
-            self._outbox.done(last)
+                before = None
+            self._outbox.sent(batch)
             self._published += len(batch)
+            if before is not None and self._read_up_to(before[0][0] if before else None):
+                # Everything ahead of the batch in the cluster's order is delivered here already:
+                # the batch may follow at once, without waiting to be read back.
+                self._deliver_own(batch)
 
-    async def _listen_forever(self) -> None:
-        backoff = BACKOFF_BASE
+    def _read_up_to(self, entry_id: str | None) -> bool:
+        """True if this node has delivered the bus up to `entry_id` (None: the bus was empty)."""
+        if entry_id is None:
+            return True
+        return self._last_id is not None and bus.parse_id(self._last_id) >= bus.parse_id(entry_id)
+
+    def _deliver_own(self, items: list[Outgoing]) -> None:
+        """This node's own messages not yet delivered here are, now, in order (Redis is down, or
+        they are next in the cluster's order)."""
+        for item in items:
+            if item.seq > self._dedupe.own_delivered:
+                self._dedupe.own_delivered = item.seq
+                self._deliver(item.message)
+
+    # The bus: reading
+
+    async def _read_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_reply = 0.0
         while True:
-            pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
+            await self._up.wait()
+            generation = self._generation
             try:
-                await pubsub.subscribe(self.prefix)
-                self._subscribed = True
-                backoff = BACKOFF_BASE
-                self._schedule_recovery()
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        self._receive(message["data"])
+                reply: Any = await self._bus.xread(
+                    {self._stream: self._last_id or "$"}, count=READ_COUNT, block=READ_BLOCK_MS
+                )
             except FAULTS as error:
-                self._failed("listener", error)
-            except Exception:
-                logger.exception("bus listener failed")
-                self._failed("listener", RuntimeError("listener failed"))
-            finally:
-                self._subscribed = False
-                try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                except FAULTS as error:
-                    logger.debug("closing the bus subscription failed: %s", error)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self._backoff_cap)
+                self._failed("bus", error, generation)
+                continue
+            read = 0
+            for _, entries in reply or ():
+                read += len(entries)
+                for entry_id, fields in entries:
+                    self._last_id = entry_id
+                    self._receive(entry_id, fields)
+            now = loop.time()
+            if read and read < READ_COUNT and now - last_reply < BUSY_GAP:
+                await asyncio.sleep(READ_LINGER)
+            last_reply = now
 
-    def _receive(self, data: str) -> None:
-        header, _, frame = data.partition("\n")
+    def _receive(self, entry_id: str, fields: dict[str, str]) -> None:
         try:
-            message = frames.loads(header)
-            if message.get("node") == self.node_id or self._node is None:
-                return
-            if message.get("type") == HELLO:
-                self._spawn(self._count_listeners())
-                return
-            if frame:
-                message["frame"] = frame
-            self._received += 1
-            self._node.on_bus_message(message)
+            message = bus.decode(entry_id, fields[bus.FIELD])
+            if self._dedupe.fresh(message):
+                if message.get("node") != self.node_id:
+                    self._received += 1  # from the other nodes (its own come back too)
+                self._deliver(message)
         except Exception:
-            logger.exception("could not deliver a bus message: %.200s", data)
+            logger.exception("could not deliver bus entry %s: %.200s", entry_id, fields)
+
+    def _deliver(self, message: BusMessage) -> None:
+        if self._node is not None:
+            self._node.on_bus_message(message)
 
     # Faults and recovery
 
-    def _failed(self, where: str, error: BaseException) -> None:
-        self._flush_allowed.clear()
+    def _failed(self, where: str, error: BaseException, generation: int | None = None) -> None:
+        """Redis did not answer: deliver locally and queue until the recovery loop is through."""
+        if generation is not None and generation != self._generation:
+            return  # a fault of a link already given up and replaced
         super()._failed(where, error)
+        if self._link is Link.DOWN:
+            return
+        self._link = Link.DOWN
+        self._up.clear()
+        self._down.set()
+        self._deliver_own(self._outbox.unsent_and_recent(self._dedupe.own_delivered))
+        self._outbox.place_all()
 
-    def _schedule_recovery(self) -> None:
-        if self._recovery is None or self._recovery.done():
-            self._recovery = self._spawn(self._recover())
+    async def _recover_forever(self) -> None:
+        backoff = BACKOFF_BASE
+        while True:
+            await self._down.wait()
+            try:
+                await self._recover()
+                backoff = BACKOFF_BASE
+                continue
+            except FAULTS as error:
+                logger.info("Redis still unreachable (%s): retrying in %.1f s", error or "lost", backoff)
+            except Exception:
+                logger.exception("recovering the Redis link failed: retrying in %.1f s", backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._backoff_cap)
 
     async def _recover(self) -> None:
-        """Re-assert this node's share, wait for the other listeners, then let the outbox flush."""
-        try:
-            async with self._state_lock:
-                swept, added, removed = await self._reassert(
-                    args=[self.prefix, self.node_id, self._ttl_ms, self._mirror.to_json(), _now_ms()]
-                )
-                self._healthy = True
-            if swept:
-                logger.warning("this node had been declared dead: announcing its users again")
-                self._announce_added(added)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self._grace
-            # Tell the others a listener (re)joined, so a flush of theirs after a fault waits for it.
-            await self._cmd.publish(self.prefix, frames.dumps({"type": HELLO, "node": self.node_id}) + "\n")
-            listeners = await self._listeners()
-            expected = max(self._listeners_recent)
-            while listeners < expected and loop.time() < deadline:
-                await asyncio.sleep(0.05)
-                listeners = await self._listeners()
-        except FAULTS as error:
-            self._failed("recovery", error)
-            return
-        except Exception:
-            logger.exception("re-asserting this node's share failed")
-            return
-        self._listeners_recent.append(listeners)
-        dropped = self._outbox.take_dropped()
+        """Fresh connections, this node's share re-asserted, then the bus and the queue go on."""
+        for client in (self._cmd, self._bus):
+            # Whatever the pools held when Redis went away (half-read replies, dead sockets) goes.
+            await client.connection_pool.disconnect()
+        run_id = (await self._cmd.info("server"))["run_id"]
+        if self._last_id is None:
+            newest: Any = await self._cmd.xrevrange(self._stream, count=1)
+            self._last_id = newest[0][0] if newest else "0-0"
+        async with self._state_lock:
+            swept = await self._share.reassert(self._mirror, self._ttl_ms)
+            self._healthy = True
+        replayed = 0
+        if self._run_id is not None and run_id != self._run_id:
+            # Another Redis (restarted, or a promoted replica) may lack what was sent last.
+            replayed = self._outbox.replay()
+        self._run_id = run_id
+        self._generation += 1
+        self._link = Link.UP
+        self._down.clear()
+        self._up.set()
+        loop = asyncio.get_running_loop()
+        self._reconcile = (set(self._peers), loop.time() + 2 * self.options.heartbeat_interval)
         logger.info(
-            "Redis connected: node %s registered, %d queued publishes to flush, %d dropped, %d stale members",
+            "Redis connected: node %s registered%s, %d queued messages to send (%d sent again), %d dropped",
             self.node_id,
+            " (it had been declared dead: its users are announced again)" if swept else "",
             len(self._outbox),
-            dropped,
-            len(removed) // 3,
+            replayed,
+            self._outbox.take_dropped(),
         )
-        self._flush_allowed.set()
 
-    async def _count_listeners(self) -> None:
-        try:
-            self._listeners_recent.append(await self._listeners())
-        except FAULTS as error:
-            self._failed("listener count", error)
-
-    async def _listeners(self) -> int:
-        counts = await self._cmd.pubsub_numsub(self.prefix)
-        return int(counts[0][1]) if counts else 0
+    # Liveness
 
     async def _heartbeat_forever(self) -> None:
         while True:
             await asyncio.sleep(self._tick)
+            if self._link is not Link.UP:
+                continue
+            generation = self._generation
             try:
                 await self._beat()
             except FAULTS as error:
-                self._failed("heartbeat", error)
+                self._failed("heartbeat", error, generation)
             except Exception:
                 logger.exception("heartbeat failed")
 
     async def _beat(self) -> None:
-        registered = await self._heartbeat(args=[self.prefix, self.node_id, self._ttl_ms])
-        if not registered or not self._healthy:
-            if self._subscribed:
-                self._schedule_recovery()
+        if not await self._heartbeat(args=[self.prefix, self.node_id, self._ttl_ms]):
+            # Expired, swept, or Redis lost its data while this link stayed up: register again.
+            async with self._state_lock:
+                swept = await self._share.reassert(self._mirror, self._ttl_ms)
+            logger.warning(
+                "node %s was not registered%s: re-asserted its share",
+                self.node_id,
+                " (it had been declared dead)" if swept else "",
+            )
+        known = {str(node) for node in await self._cmd.smembers(f"{self.prefix}:nodes")}
+        peers = sorted(known - {self.node_id})
+        alive: list[int] = []
+        if peers:
+            async with self._cmd.pipeline(transaction=False) as pipe:
+                for peer in peers:
+                    pipe.exists(f"{self.prefix}:node:{peer}")
+                alive = await pipe.execute()
+        for peer, exists in zip(peers, alive, strict=True):
+            if not exists and await self._share.sweep(peer, TOMBSTONE_SECONDS):
+                logger.warning("node %s stopped beating: removed its share", peer)
+        for peer in await self._share.unfinished():
+            if not await self._cmd.exists(f"{self.prefix}:node:{peer}"):
+                await self._share.drop(peer)
+        self._peers = {peer for peer, exists in zip(peers, alive, strict=True) if exists}
+        await self._trim()
+        await self._reconcile_when_ready()
+        self._dedupe.forget_silent()
+
+    async def _trim(self) -> None:
+        """Keep `history_seconds` of bus history (and at most `history_size` entries, on every write)."""
+        if self._last_id is None:
             return
-        if self._flush_allowed.is_set():
-            self._listeners_recent.append(await self._listeners())
-        known: set[str] = await self._cmd.smembers(f"{self.prefix}:nodes")  # type: ignore[assignment]
-        nodes = [node for node in known if node != self.node_id]
-        if not nodes:
+        newest_ms = bus.parse_id(self._last_id)[0]
+        oldest = newest_ms - int(self.options.history_seconds * 1000)
+        if oldest > 0:
+            await self._cmd.xtrim(self._stream, minid=f"{oldest}-0", approximate=True)
+
+    async def _reconcile_when_ready(self) -> None:
+        """Once the nodes that were there before the outage are back (or had their time), bring
+        this node's presence sockets in line with Redis."""
+        if self._reconcile is None or self._node is None:
             return
-        async with self._cmd.pipeline(transaction=False) as pipe:
-            for node in nodes:
-                pipe.exists(f"{self.prefix}:node:{node}")
-            alive = await pipe.execute()
-        for node, exists in zip(nodes, alive, strict=True):
-            if not exists:
-                removed = await self._sweep(args=[self.prefix, node, TOMBSTONE_SECONDS])
-                if removed:
-                    logger.warning("node %s stopped beating: removed %d members", node, len(removed) // 3)
-                self._announce_removed(removed)
-
-    def _announce_removed(self, flat: list[str]) -> None:
-        grouped: dict[tuple[str, str], list[str]] = {}
-        for i in range(0, len(flat), 3):
-            grouped.setdefault((flat[i], flat[i + 1]), []).append(flat[i + 2])
-        for (app_id, channel), users in grouped.items():
-            if self._node is not None:
-                self._node.on_members_changed(app_id, channel, {}, users)
-
-    def _announce_added(self, flat: list[str]) -> None:
-        grouped: dict[tuple[str, str], dict[str, Any]] = {}
-        for i in range(0, len(flat), 4):
-            grouped.setdefault((flat[i], flat[i + 1]), {})[flat[i + 2]] = frames.loads(flat[i + 3])
-        for (app_id, channel), users in grouped.items():
-            if self._node is not None:
-                self._node.on_members_changed(app_id, channel, users, [])
-
-    # State
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+        waiting_for, until = self._reconcile
+        if waiting_for - self._peers and asyncio.get_running_loop().time() < until:
+            return
+        if await self._node.reconcile():
+            self._reconcile = None

@@ -10,43 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from revurb.scaling import lua
-from revurb.scaling.base import CACHE_TTL_SECONDS, Backend, CachedEvent
+from revurb.scaling import bus, lua, lua_presence
+from revurb.scaling.base import CACHE_TTL_SECONDS, NO_VERSION, Backend, CachedEvent, Roster
+from revurb.scaling.connect import RedisOptions, connect, resolve
 from revurb.scaling.mirror import Mirror
 from revurb.wire import frames
 
 logger = logging.getLogger("revurb.scaling")
 
-CONNECT_TIMEOUT = 2.0
-COMMAND_TIMEOUT = 5.0
-#: What a lost or refused Redis connection raises.
-FAULTS = (RedisError, OSError)
-
-
-@dataclass(frozen=True, slots=True)
-class RedisOptions:
-    """Where Redis is and how this node behaves in the cluster."""
-
-    url: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 6379
-    username: str | None = None
-    password: str | None = None
-    db: int = 0
-    #: Pub/sub channel name and key prefix; clusters sharing one Redis use different ones.
-    prefix: str = "reverb"
-    #: Seconds between heartbeats; a dead node is swept within two of them.
-    heartbeat_interval: float = 10.0
-    #: Publishes kept while Redis is unreachable; the oldest are dropped beyond this.
-    queue_size: int = 10_000
+#: What a lost, refused or silent Redis connection raises.
+FAULTS = (RedisError, OSError, TimeoutError)
 
 
 class RedisState(Backend):
@@ -54,19 +31,21 @@ class RedisState(Backend):
 
     def __init__(self, options: RedisOptions) -> None:
         super().__init__()
+        options = resolve(options)
         self.options = options
         self.prefix = options.prefix
-        self._cmd = connect(options, COMMAND_TIMEOUT, f"revurb-{self.node_id}")
+        self._cmd = connect(options, options.timeout, f"revurb-{self.node_id}")
         register = self._cmd.register_script
         self._connection = register(lua.CONNECTION)
         self._subscription = register(lua.SUBSCRIPTION)
-        self._member_add = register(lua.MEMBER_ADD)
-        self._member_remove = register(lua.MEMBER_REMOVE)
+        self._member_add = register(lua_presence.MEMBER_ADD)
+        self._member_remove = register(lua_presence.MEMBER_REMOVE)
         self._mirror = Mirror()
         #: Serialises state changes with re-asserts, so none is counted twice or lost.
         self._state_lock = asyncio.Lock()
         self._healthy = False
         self._index = f"{self.prefix}:index:{self.node_id}"
+        self._bus_max = options.history_size
 
     def _failed(self, where: str, error: BaseException) -> None:
         """Redis did not answer: serve from the mirror until the backend recovers."""
@@ -85,6 +64,18 @@ class RedisState(Backend):
         except FAULTS as error:
             self._failed("state", error)
             return fallback
+
+    async def _announce_here(self, call: Callable[[], Awaitable[Any]], local: bool) -> bool:
+        """Run a presence script (it announces any change on the bus itself); while Redis is
+        unreachable, the change this node sees (`local`) is for the caller to announce here."""
+        if not self._healthy:
+            return local
+        try:
+            await call()
+        except FAULTS as error:
+            self._failed("state", error)
+            return local
+        return False
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -159,20 +150,36 @@ class RedisState(Backend):
         base = self._key("presence", app_id, channel)
         return [f"{base}:users", f"{base}:totals", f"{base}:node:{self.node_id}", self._index]
 
-    async def add_member(self, app_id: str, channel: str, user_id: str, user_info: Any) -> bool:
-        info = frames.dumps(user_info)
+    def _change(self, app_id: str, channel: str, user_id: str, socket_id: str | None, frame: str) -> str:
+        """The bus payload of a membership change, for the script to append if it makes one."""
+        header: dict[str, Any] = {"type": "member", "app": app_id, "channel": channel, "user_id": user_id}
+        header["added"] = socket_id is not None
+        if socket_id is not None:
+            header["except_socket_id"] = socket_id  # the joining socket has itself in its roster
+        return bus.encode(header, frame)
+
+    async def add_member(
+        self, app_id: str, channel: str, user_id: str, user_info: Any, socket_id: str
+    ) -> bool:
         async with self._state_lock:
-            local = self._mirror.add_member(app_id, channel, user_id, info)
-            args = [frames.dumps(["p", app_id, channel]), user_id, info]
+            # While Redis is down, a user new to this node is announced here only (see reconcile).
+            local = self._mirror.add_member(app_id, channel, user_id, user_info)
+            change = self._change(
+                app_id, channel, user_id, socket_id, frames.member_added(channel, user_id, user_info)
+            )
+            args: list[str | int] = [frames.dumps(["p", app_id, channel]), user_id, frames.dumps(user_info)]
+            args += [self.prefix, self._bus_max, app_id, channel, change]
             keys = self._presence_keys(app_id, channel)
-            return bool(await self._state(lambda: self._member_add(keys=keys, args=args), int(local)))
+            return await self._announce_here(lambda: self._member_add(keys=keys, args=args), local)
 
     async def remove_member(self, app_id: str, channel: str, user_id: str) -> bool:
         async with self._state_lock:
             local = self._mirror.remove_member(app_id, channel, user_id)
-            args = [frames.dumps(["p", app_id, channel]), user_id]
+            change = self._change(app_id, channel, user_id, None, frames.member_removed(channel, user_id))
+            args: list[str | int] = [frames.dumps(["p", app_id, channel]), user_id, self.prefix]
+            args += [self._bus_max, app_id, channel, change]
             keys = self._presence_keys(app_id, channel)
-            return bool(await self._state(lambda: self._member_remove(keys=keys, args=args), int(local)))
+            return await self._announce_here(lambda: self._member_remove(keys=keys, args=args), local)
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
         roster = await self._query(lambda: self._cmd.hgetall(self._key("presence", app_id, channel, "users")))
@@ -180,8 +187,24 @@ class RedisState(Backend):
             return self._mirror.roster(app_id, channel)
         return {user_id: frames.loads(info) for user_id, info in roster.items()}
 
+    async def roster(self, app_id: str, channel: str) -> Roster | None:
+        base = self._key("presence", app_id, channel)
+
+        async def read() -> list[Any]:
+            async with self._cmd.pipeline(transaction=True) as pipe:
+                pipe.hgetall(f"{base}:users")
+                pipe.get(f"{base}:version")
+                return await pipe.execute()
+
+        found = await self._query(read)
+        if found is None:
+            return None
+        users, version = found
+        decoded = {user_id: frames.loads(info) for user_id, info in users.items()}
+        return Roster(decoded, bus.parse_id(version) if version else NO_VERSION)
+
     async def cache_put(self, app_id: str, channel: str, frame: str) -> None:
-        ttl_ms = CACHE_TTL_SECONDS * 1000
+        ttl_ms: int = CACHE_TTL_SECONDS * 1000
         self._mirror.put_cache(app_id, channel, frame, ttl_ms)
         await self._query(lambda: self._cmd.set(self._key("cache", app_id, channel), frame, px=ttl_ms))
 
@@ -203,25 +226,3 @@ class RedisState(Backend):
         if found is None:
             return None
         return {"frame": found[0], "ttl": max(0, found[1] // 1000)}
-
-
-def connect(options: RedisOptions, socket_timeout: float | None, name: str) -> Redis:
-    """A client for `options`; failures surface at once (the backend reconnects with backoff)."""
-    common: dict[str, Any] = {
-        "decode_responses": True,
-        "socket_connect_timeout": CONNECT_TIMEOUT,
-        "socket_timeout": socket_timeout,
-        # Our own loops reconnect with backoff; redis-py's retries would only hide a fault.
-        "retry": Retry(NoBackoff(), 0),
-        "client_name": name,
-    }
-    if options.url:
-        return Redis.from_url(options.url, **common)
-    return Redis(
-        host=options.host,
-        port=options.port,
-        username=options.username,
-        password=options.password,
-        db=options.db,
-        **common,
-    )

@@ -143,6 +143,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await api.rate.close()
+            await registry.stop()
 
     revurb = Revurb(
         routes=routes,

@@ -13,7 +13,6 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 from revurb.config.settings import ScalingSettings, Settings
 
@@ -22,16 +21,6 @@ logger = logging.getLogger("revurb.server.restart")
 
 def restart_key(scaling: ScalingSettings) -> str:
     return f"{scaling.channel}:restart"
-
-
-def redis_options(scaling: ScalingSettings) -> dict[str, Any]:
-    """Keyword arguments for `redis.from_url(scaling.url(), ...)`."""
-    options: dict[str, Any] = {}
-    if scaling.redis_username:
-        options["username"] = scaling.redis_username
-    if scaling.redis_password:
-        options["password"] = scaling.redis_password
-    return options
 
 
 def stop_target(settings: Settings) -> int:
@@ -78,10 +67,10 @@ def _looks_like_revurb(pid: int) -> bool:
 
 def signal_redis(scaling: ScalingSettings) -> float:
     """Store the restart timestamp every server with this Redis and channel will see."""
-    import redis
+    from revurb.scaling.connect import connect_sync, options_from
 
     stamp = time.time()
-    client = redis.Redis.from_url(scaling.url(), **redis_options(scaling))
+    client = connect_sync(options_from(scaling))
     try:
         client.set(restart_key(scaling), repr(stamp))
     finally:
@@ -112,11 +101,13 @@ class RestartWatch:
             remove_pid_file(self.settings.pid_file, stop_target(self.settings))
 
     async def _watch(self) -> None:
-        import redis.asyncio as aioredis
         from redis.exceptions import RedisError
 
+        from revurb.scaling.connect import connect, options_from
+
         scaling = self.settings.scaling
-        client = aioredis.Redis.from_url(scaling.url(), **redis_options(scaling))
+        options = options_from(scaling)
+        client = connect(options, options.timeout, "revurb-restart-watch")
         try:
             while True:
                 await asyncio.sleep(self.settings.restart_check_interval)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -24,7 +24,10 @@ def cluster(start_server: StartServer, redis_server: RedisServer) -> Iterator[St
     """Start `nodes` servers with scaling on, sharing a Redis key prefix no other test uses."""
     started: list[RunningServer] = []
 
-    def start(nodes: int = 3, env: Mapping[str, str] | None = None) -> list[RunningServer]:
+    def start(
+        nodes: int = 3, env: Mapping[str, str] | None = None, urls: Sequence[str] | None = None
+    ) -> list[RunningServer]:
+        """`urls`, if given, is each node's own REDIS_URL (a private server, a proxy)."""
         shared = {
             "REVERB_SCALING_ENABLED": "true",
             "REDIS_URL": redis_server.url,
@@ -32,7 +35,9 @@ def cluster(start_server: StartServer, redis_server: RedisServer) -> Iterator[St
             "REVERB_SCALING_HEARTBEAT_INTERVAL": str(HEARTBEAT),
             **(env or {}),
         }
-        started.extend(start_server(env=shared) for _ in range(nodes))
+        for i in range(nodes):
+            own = {"REDIS_URL": urls[i]} if urls is not None else {}
+            started.append(start_server(env={**shared, **own}))
         return started[-nodes:]
 
     yield start

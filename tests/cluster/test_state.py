@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -23,12 +24,8 @@ async def _join(socket: PusherSocket, channel: str, user_id: str) -> dict[str, A
 
 
 async def _sync(socket: PusherSocket, *origins: RunningServer) -> None:
-    """Wait until the socket's node has handled what each origin node published so far.
-
-    A node's publishes reach the others in order, so a canary sent through each origin arrives
-    after them. Without this, a member event published just before a join on another node can
-    reach that node after the join was answered (docs/scaling.md, known limits).
-    """
+    """Wait until the socket's node has handled what each origin node published so far (a canary
+    sent through each origin arrives after them), so the frames a test reads next are its own."""
     channel = unique("sync-")
     await socket.join(channel)
     for origin in origins:
@@ -149,3 +146,23 @@ async def test_http_queries_are_identical_and_exact_from_every_node(
         listed = (await api(node, "GET", "/channels", params={"info": "subscription_count"})).json()
         assert listed == {"channels": {public: {"subscription_count": 2}, private: {"subscription_count": 1}}}
         assert (await api(node, "GET", f"/channels/{presence}")).json() == {"occupied": False}
+
+
+async def test_a_join_right_after_another_nodes_join_gets_no_stale_member_added(
+    cluster: StartCluster, client: ConnectToNode
+) -> None:
+    """The roster a subscriber gets already lists a user who joined on another node an instant
+    before; the membership change that follows on the bus is not news to it, so it is not sent."""
+    a, b = cluster(2)
+    for round_ in range(15):
+        channel = unique("presence-race-")
+        first, second = await client(a), await client(b)
+        joined = asyncio.gather(_join(first, channel, f"x{round_}"), _join(second, channel, f"y{round_}"))
+        here_first, here_second = await joined
+        for socket, here, other in ((first, here_first, f"y{round_}"), (second, here_second, f"x{round_}")):
+            if other in here["ids"]:
+                await socket.assert_silent(0.15)  # it was in the roster: no member_added after
+            else:
+                assert await socket.recv() == _added(channel, other)
+        await first.close()
+        await second.close()

@@ -125,10 +125,16 @@ def start_revurb(
 
 @dataclass
 class RedisServer:
-    """A private `redis-server` that tests may stop and restart to inject faults."""
+    """A private `redis-server` that tests may stop, kill and restart to inject faults.
+
+    With `persistence`, it keeps an append-only file (fsync every second, as production Redis
+    usually runs) in `directory`, so a restart on the same port loads what was written.
+    """
 
     port: int
     directory: str
+    persistence: bool = False
+    extra: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -139,6 +145,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        durability = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persistence else []
         self.process = subprocess.Popen(
             [
                 binary,
@@ -150,41 +157,52 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *durability,
                 "--dir",
                 self.directory,
                 "--logfile",
-                os.path.join(self.directory, "redis.log"),
+                os.path.join(self.directory, f"redis-{self.port}.log"),
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2) as conn,
-            ):
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    return
-            time.sleep(0.05)
+            if self.ping():
+                return
+            time.sleep(0.02)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 
     def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), 0.2) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return self.command("PING").startswith(b"+PONG")
 
-    def stop(self) -> None:
+    def command(self, *args: str) -> bytes:
+        """Send one command (RESP) and return the start of the raw reply; b"" if unreachable."""
+        request = f"*{len(args)}\r\n".encode() + b"".join(
+            f"${len(arg.encode())}\r\n{arg}\r\n".encode() for arg in args
+        )
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), 0.5) as conn:
+                conn.sendall(request)
+                return conn.recv(65536)
+        except OSError:
+            return b""
+
+    def kill_client(self, name: str) -> bool:
+        """`CLIENT KILL` the connection that named itself `name`; False if there is none."""
+        for line in self.command("CLIENT", "LIST").decode(errors="replace").splitlines():
+            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            if fields.get("name") == name:
+                return self.command("CLIENT", "KILL", "ID", fields["id"]) == b":1\r\n"
+        return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop redis-server with `sig` (SIGTERM: a clean shutdown; SIGKILL: a crash)."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(sig)
             self.process.wait(10)
         self.process = None
 
     def flush(self) -> None:
-        with socket.create_connection(("127.0.0.1", self.port), 2) as conn:
-            conn.sendall(b"FLUSHALL\r\n")
-            conn.recv(16)
+        self.command("FLUSHALL")

@@ -55,19 +55,11 @@ class Summary(TypedDict):
 
 
 def redis_client(scaling: ScalingSettings, name: str) -> Redis:
-    """A client built from the same scaling settings as the backend's, for the dashboard's own keys."""
-    from revurb.scaling.redis_state import RedisOptions, connect
+    """A client built from the same scaling settings as the backend's (Sentinel included), for the
+    dashboard's own keys."""
+    from revurb.scaling.connect import connect, options_from
 
-    options = RedisOptions(
-        url=scaling.redis_url,
-        host=scaling.redis_host,
-        port=scaling.redis_port,
-        username=scaling.redis_username,
-        password=scaling.redis_password,
-        db=scaling.redis_db,
-        prefix=scaling.channel,
-    )
-    return connect(options, COMMAND_TIMEOUT, name)
+    return connect(options_from(scaling), COMMAND_TIMEOUT, name)
 
 
 class ClusterShare:
