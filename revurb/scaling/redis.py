@@ -47,6 +47,9 @@ READ_LINGER = 0.001
 TOMBSTONE_SECONDS = 3600
 #: How long `stop()` waits for queued messages (member_removed of the last sockets) to go out.
 STOP_FLUSH_SECONDS = 2.0
+#: How long `stop()` waits for a cancelled loop before it cancels it again (see `_cancel_loops`).
+STOP_RECANCEL_SECONDS = 0.5
+STOP_RECANCEL_TIMES = 10
 #: How long start-up waits for Redis before serving degraded.
 START_WAIT_SECONDS = 5.0
 #: A node's heartbeat key outlives its last beat by this many intervals.
@@ -99,6 +102,8 @@ class RedisBackend(RedisState):
         self._tasks: set[asyncio.Task[None]] = set()
         self._published = 0
         self._received = 0
+        #: Set by `stop()`: the loops end instead of going round again.
+        self._stopping = False
 
     # Lifecycle
 
@@ -125,9 +130,7 @@ class RedisBackend(RedisState):
                 logger.warning("could not remove this node's share from Redis: %s", error)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drained(), STOP_FLUSH_SECONDS)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._cancel_loops()
         self._healthy = False  # sockets still closing after this are this node's business only
         self._link = Link.DOWN
         for client in (self._cmd, self._bus):
@@ -135,6 +138,24 @@ class RedisBackend(RedisState):
                 await client.aclose()
             except FAULTS as error:
                 logger.debug("closing a Redis client failed: %s", error)
+
+    async def _cancel_loops(self) -> None:
+        """Cancel the background loops and wait until every one has ended.
+
+        On Python 3.11 a cancellation that arrives as redis-py's read timeout expires can be
+        swallowed (`asyncio.timeout` turns both into one TimeoutError), and the loop would go round
+        again into a blocking XREAD: so the loops also check `_stopping`, and a loop still running
+        after a moment is cancelled again.
+        """
+        self._stopping = True
+        for _ in range(STOP_RECANCEL_TIMES):
+            pending = [task for task in self._tasks if not task.done()]
+            if not pending:
+                return
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=STOP_RECANCEL_SECONDS)
+        logger.warning("%d Redis loops did not end when cancelled", sum(not t.done() for t in self._tasks))
 
     async def _drained(self) -> None:
         while len(self._outbox) and self._link is Link.UP:
@@ -181,7 +202,7 @@ class RedisBackend(RedisState):
         return item.placed
 
     async def _publish_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await self._outbox.wait()
             await self._up.wait()
             generation = self._generation
@@ -228,7 +249,7 @@ class RedisBackend(RedisState):
     async def _read_forever(self) -> None:
         loop = asyncio.get_running_loop()
         last_reply = 0.0
-        while True:
+        while not self._stopping:
             await self._up.wait()
             generation = self._generation
             try:
@@ -280,7 +301,7 @@ class RedisBackend(RedisState):
 
     async def _recover_forever(self) -> None:
         backoff = BACKOFF_BASE
-        while True:
+        while not self._stopping:
             await self._down.wait()
             try:
                 await self._recover()
@@ -328,7 +349,7 @@ class RedisBackend(RedisState):
     # Liveness
 
     async def _heartbeat_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._tick)
             if self._link is not Link.UP:
                 continue
