@@ -18,7 +18,9 @@ def _cell(value: float | None, fmt: str) -> str:
 def _served(result: dict[str, Any]) -> str:
     revurb = result["servers"].get("revurb")
     if not revurb:
-        return "soketi only"
+        # Runs of several commits (--commit) or variants name each server in its row instead.
+        labelled = [name for name in result["servers"] if name != "soketi"]
+        return "servers as named in each row" if labelled else "soketi only"
     commit = str(revurb.get("commit") or "?")[:7]
     dirty = " + uncommitted changes" if revurb.get("uncommitted_revurb_files") else ""
     env = revurb.get("server_env") or {}
