@@ -77,6 +77,10 @@ class RedisBackend(RedisState):
         self._tick = interval / 4
         self._ttl_ms = max(1, int(interval * TTL_INTERVALS * 1000))
         self._backoff_cap = min(BACKOFF_CAP, interval)
+        # After an outage every heartbeat key may have expired (Redis kept its data: AOF, a
+        # promoted replica). A live peer is back within one backoff step of Redis, and beating
+        # within its TTL: until then a missing key is no sign of death.
+        self._sweep_grace = self._backoff_cap + interval * TTL_INTERVALS
         self._stream = f"{self.prefix}:bus"
         # The bus connection blocks in XREAD: it may stay silent for the block time, no longer.
         self._bus = connect(
@@ -98,6 +102,8 @@ class RedisBackend(RedisState):
         self._peers: set[str] = set()
         #: After a recovery: (peers to wait for, loop time to stop waiting) before reconciling.
         self._reconcile: tuple[set[str], float] | None = None
+        #: Loop time from which a peer whose heartbeat key is gone is declared dead.
+        self._sweep_from = 0.0
         self._node: Node | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._published = 0
@@ -337,6 +343,7 @@ class RedisBackend(RedisState):
         self._up.set()
         loop = asyncio.get_running_loop()
         self._reconcile = (set(self._peers), loop.time() + 2 * self.options.heartbeat_interval)
+        self._sweep_from = loop.time() + self._sweep_grace
         logger.info(
             "Redis connected: node %s registered%s, %d queued messages to send (%d sent again), %d dropped",
             self.node_id,
@@ -379,8 +386,9 @@ class RedisBackend(RedisState):
                 for peer in peers:
                     pipe.exists(f"{self.prefix}:node:{peer}")
                 alive = await pipe.execute()
+        sweeping = asyncio.get_running_loop().time() >= self._sweep_from
         for peer, exists in zip(peers, alive, strict=True):
-            if not exists and await self._share.sweep(peer, TOMBSTONE_SECONDS):
+            if not exists and sweeping and await self._share.sweep(peer, TOMBSTONE_SECONDS):
                 logger.warning("node %s stopped beating: removed its share", peer)
         for peer in await self._share.unfinished():
             if not await self._cmd.exists(f"{self.prefix}:node:{peer}"):

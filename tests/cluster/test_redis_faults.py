@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import signal
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,6 +41,10 @@ USERS = ["ua", "ub", "uc"]
 LEAD, TAIL = 0.5, 2.0
 #: How long Redis stays away in the stop/kill faults.
 OUTAGE = 1.5
+#: The slow-return case: how long after Redis is back the paused node resumes. The others are
+#: back and beating by then (their backoff is capped at HEARTBEAT); their grace (HEARTBEAT +
+#: 1.5 HEARTBEATs from their own return) has not run out.
+SLOW_RETURN = 1.5
 #: The dead-node case: a node is swept only 1.5 of these after its last beat.
 DEAD_NODE_HEARTBEAT = 4.0
 #: The half-open case: 1.5 of these outlast the 5 s of silence, so the node is not swept.
@@ -201,6 +206,30 @@ async def test_redis_restarted_on_the_same_port(
     redis = private_redis(persistence)
     scene = await _scene(cluster, client, redis)
     await _during_traffic(scene, _restart(redis, sig))
+    await _survived(scene, client)
+
+
+async def test_a_node_slow_to_return_after_an_outage_is_not_declared_dead(
+    cluster: StartCluster, client: ConnectToNode, private_redis: Callable[..., RedisServer]
+) -> None:
+    """Redis comes back with its data (AOF) after every heartbeat key expired. The node that
+    reconnects last (here: paused through the outage) is not swept by the nodes back before it,
+    so nobody's roster changes."""
+    redis = private_redis(persistence=True)
+    scene = await _scene(cluster, client, redis)
+    slow = scene.nodes[2].process.pid
+
+    async def fault() -> None:
+        await asyncio.to_thread(redis.stop, signal.SIGTERM)
+        os.kill(slow, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(OUTAGE)
+            await asyncio.to_thread(redis.start)
+            await asyncio.sleep(SLOW_RETURN)
+        finally:
+            os.kill(slow, signal.SIGCONT)
+
+    await _during_traffic(scene, fault)
     await _survived(scene, client)
 
 
