@@ -50,9 +50,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--deflate", help="memory: client offers permessage-deflate: off,on; fanout: on (read through ws)"
     )
     parser.add_argument(
-        "--connections", type=int, default=64, help="http: concurrent requests; connect: handshakes in flight"
+        "--connections", type=int, help="http: concurrent requests (64); connect: cycles in flight (100)"
     )
-    parser.add_argument("--sockets-to-open", type=int, default=2000, help="connect: sockets to open")
+    parser.add_argument("--sockets-to-open", type=int, default=20_000, help="connect: cycles to run")
+    parser.add_argument(
+        "--connect-generator",
+        default="raw",
+        help="connect: raw (bare TCP, bench/loadgen/connectgen.mjs) or ws (the `ws` client); comma list",
+    )
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,

@@ -13,6 +13,7 @@ import net from "node:net";
 import { performance } from "node:perf_hooks";
 import readline from "node:readline";
 import WebSocket from "ws";
+import { runCycles } from "./connectgen.mjs";
 import { RawSubscriber, eachFrame, stampAt } from "./rawclient.mjs";
 
 const config = JSON.parse(process.argv[2] ?? "{}");
@@ -604,41 +605,64 @@ async function httpApi() {
   closeAll(opened.sockets);
 }
 
+/**
+ * New sockets: each cycle connects, reads connection_established, subscribes to a public channel,
+ * reads the ack, closes and waits for the server's close; `concurrency` cycles in flight.
+ * `generator: "raw"` (default) runs the cycles on bare TCP (connectgen.mjs); "ws" through `ws`, the
+ * older and costlier client, kept to show what the generator's own cost did to the figure.
+ */
 async function connect() {
   emit({ type: "ready", sockets: 0 });
   await nextCommand();
+  const channel = "connect-bench";
   let failures = 0;
-  const sockets = [];
+  let cycles = 0;
   const times = new Histogram();
-  let next = 0;
+  const onCycle = (ms) => {
+    times.add(ms);
+    cycles++;
+  };
+  const onFailure = (message) => {
+    failures++;
+    noteError("connect", message);
+  };
   const started = performance.now();
-  async function worker() {
-    while (next < config.connections) {
-      next++;
-      try {
-        const { ws, connectMs } = await openSubscriber([], null, { timeoutMs: 10_000 });
-        times.add(connectMs);
-        sockets.push(ws);
-      } catch (error) {
-        failures++;
-        noteError("connect", error.message);
+  if ((config.generator ?? "raw") === "raw") {
+    const options = { host: HOST, port: PORT, path: WS_PATH, channel, total: config.connections };
+    await runCycles({ ...options, concurrency: config.concurrency, timeoutMs: 10_000, onCycle, onFailure });
+  } else {
+    let next = 0;
+    async function worker() {
+      while (next < config.connections) {
+        next++;
+        const begun = performance.now();
+        try {
+          const { ws } = await openSubscriber([channel], null, { timeoutMs: 10_000 });
+          onCycle(performance.now() - begun);
+          ws.expectedClose = true;
+          const closed = new Promise((resolve) => ws.once("close", resolve));
+          ws.close(1000);
+          await closed;
+        } catch (error) {
+          onFailure(error.message);
+        }
       }
     }
+    await Promise.all(Array.from({ length: config.concurrency }, worker));
   }
-  await Promise.all(Array.from({ length: config.concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
   emit({
     type: "result",
+    generator: config.generator ?? "raw",
     seconds,
-    connections: sockets.length,
+    connections: cycles,
     failures,
     concurrency: config.concurrency,
-    connections_per_s: sockets.length / seconds,
+    connections_per_s: cycles / seconds,
     connect_latency: times.summary(),
     ...counters,
     error_samples: errorSamples,
   });
-  closeAll(sockets);
 }
 
 /**
