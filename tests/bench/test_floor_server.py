@@ -29,7 +29,7 @@ def floor() -> Iterator[Server]:
 
 
 def sdk(server: Server, secret: str = APP_SECRET) -> pusher.Pusher:
-    return pusher.Pusher(app_id=APP_ID, key=APP_KEY, secret=secret, host="127.0.0.1", port=server.port, ssl=False)
+    return pusher.Pusher(APP_ID, APP_KEY, secret, host="127.0.0.1", port=server.port, ssl=False)
 
 
 async def subscribed(server: Server, channel: str) -> tuple[ClientConnection, str]:
@@ -83,7 +83,8 @@ async def test_bad_signatures_and_unknown_paths_are_refused(floor: Server) -> No
 
 
 def test_frames_are_built_and_unmasked_at_every_length_encoding() -> None:
-    for length, header in ((5, b"\x81\x05"), (200, b"\x81\x7e\x00\xc8"), (70_000, b"\x81\x7f" + (70_000).to_bytes(8))):
+    headers = {5: b"\x81\x05", 200: b"\x81\x7e\x00\xc8", 70_000: b"\x81\x7f" + (70_000).to_bytes(8)}
+    for length, header in headers.items():
         payload = b"x" * length
         assert server_frame(0x1, payload) == header + payload
     mask = b"\x01\x02\x03\x04"
