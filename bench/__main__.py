@@ -45,7 +45,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--slow", default="0,1", help="slow: stalled consumers per case (comma list)")
     parser.add_argument("--rate", type=float, default=100, help="slow: events per second")
     parser.add_argument("--event-bytes", type=int, default=8000, help="slow: padding in each event's data")
-    parser.add_argument("--sockets", type=int, default=10_000, help="memory: sockets to open")
+    parser.add_argument("--sockets", type=int, default=10_000, help="memory, footprint: sockets to open")
     parser.add_argument(
         "--deflate", help="memory: client offers permessage-deflate: off,on; fanout: on (read through ws)"
     )

@@ -551,6 +551,28 @@ async function memory() {
   closeAll(opened.sockets);
 }
 
+/**
+ * Footprint: open `sockets` bare-TCP subscribers (each on its own channel and a shared one), then on
+ * "go" close them all with a close frame and report once the server has closed every one; the
+ * harness samples the server's RSS before they open, once they are open, and after they closed.
+ */
+async function footprint() {
+  const sockets = await openRawMany(config.sockets, config.concurrency ?? 100, (i) => [`fp-${i}`, "fp-shared"], null);
+  emit({ type: "ready", sockets: config.sockets, ...counters });
+  await nextCommand();
+  for (const subscriber of sockets) subscriber.close();
+  const deadline = performance.now() + 30_000;
+  while (sockets.some((s) => !s.closed) && performance.now() < deadline) await sleep(20);
+  for (const subscriber of sockets) subscriber.destroy();
+  emit({
+    type: "result",
+    sockets: config.sockets,
+    closed_by_server: sockets.filter((s) => s.closeCode === 1000).length,
+    ...counters,
+    error_samples: errorSamples,
+  });
+}
+
 async function httpApi() {
   const channel = "http-bench";
   let deliveries = 0;
@@ -743,7 +765,7 @@ async function slowConsumer() {
   closeAll([...others, ...stalled]);
 }
 
-const scenarios = { fanout, soak, memory, http: httpApi, connect, slow: slowConsumer };
+const scenarios = { fanout, soak, memory, footprint, http: httpApi, connect, slow: slowConsumer };
 const run = scenarios[config.scenario];
 if (!run) fail(`unknown scenario ${config.scenario}`);
 await run();
