@@ -423,7 +423,38 @@ async function fanout() {
       if (noteStatus(status, body)) accepted++;
     }
   }
-  await Promise.all(connections.map(publisher));
+  // Open loop (`rate` triggers/s): each trigger leaves at its scheduled time on an idle connection,
+  // or a new one, never waiting for an answer; its stamp is the scheduled time, so a delivery delay
+  // also counts any time the trigger spent waiting to leave (no coordinated omission).
+  let extraConnections = 0;
+  async function openLoop() {
+    const interval = 1000 / config.rate;
+    const idle = [...connections];
+    const inFlight = new Set();
+    let due = started;
+    while (due < stopAt) {
+      while (due <= performance.now() && due < stopAt) {
+        let connection = idle.pop();
+        if (connection === undefined) {
+          connection = new HttpConnection();
+          connections.push(connection);
+          extraConnections++;
+        }
+        http.sent++;
+        const sent = connection.request(signedTrigger(eventBody(channel, due))).then(({ status, body }) => {
+          if (noteStatus(status, body)) accepted++;
+          inFlight.delete(sent);
+          idle.push(connection);
+        });
+        inFlight.add(sent);
+        due += interval;
+      }
+      await sleep(Math.max(0, due - performance.now()));
+    }
+    await Promise.all(inFlight);
+  }
+  if (config.rate > 0) await openLoop();
+  else await Promise.all(connections.map(publisher));
   const publishSeconds = (performance.now() - started) / 1000;
   const expected = accepted * subscribers;
   const drainDeadline = performance.now() + (config.drainSeconds ?? 10) * 1000;
@@ -440,6 +471,8 @@ async function fanout() {
     triggers_accepted: accepted,
     triggers_failed: http.failed,
     triggers_per_s: accepted / publishSeconds,
+    offered_per_s: config.rate > 0 ? config.rate : null,
+    extra_connections: extraConnections,
     deliveries,
     expected,
     lost: Math.max(0, expected - deliveries),
