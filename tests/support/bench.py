@@ -25,11 +25,14 @@ def node() -> str:
     return found
 
 
-def run_bench(tmp_path: Path, scenario: str, *options: str, timeout: float = 80) -> dict[str, Any]:
-    """`bench/run SCENARIO OPTIONS --repeat 1` into `tmp_path`; the JSON result it wrote."""
+def run_bench(
+    tmp_path: Path, scenario: str, *options: str, timeout: float = 80, written: str | None = None
+) -> dict[str, Any]:
+    """`bench/run SCENARIO OPTIONS --repeat 1` into `tmp_path`; the JSON result it wrote (named
+    after `written`, default the scenario)."""
     command = [str(ROOT / "bench" / "run"), scenario, *options, "--repeat", "1", "--out", str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    [written] = list(tmp_path.glob(f"*-{scenario}.json"))
-    result: dict[str, Any] = json.loads(written.read_text())
+    [path] = list(tmp_path.glob(f"*-{written or scenario}.json"))
+    result: dict[str, Any] = json.loads(path.read_text())
     return result
