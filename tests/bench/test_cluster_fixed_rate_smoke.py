@@ -28,12 +28,14 @@ def test_fixed_rate_runs_at_fractions_of_the_saturated_rate(node: str, tmp_path:
         "same-node, 50% of saturated",
     ]
     [saturated] = cases["cross-node, saturated"]
+    assert saturated["delivered_events_per_s"] == pytest.approx(saturated["deliveries_per_s"] / SUBSCRIBERS)
     for label, runs in cases.items():
         [run] = runs
         assert run["lost"] == 0 and run["duplicates"] == 0 and run["errors"] == 0, label
         assert run["deliveries"] == run["triggers_accepted"] * SUBSCRIBERS, label
         assert run["loadgen_cpu_pct"] > 0 and run["servers_cpu_pct"] > 0, label
+        assert run["max_bus_lag_seconds"] >= 0, label
         if "%" in label:
             fraction = 0.25 if "25%" in label else 0.5
-            assert run["offered_per_s"] == pytest.approx(fraction * saturated["triggers_per_s"])
+            assert run["offered_per_s"] == pytest.approx(fraction * saturated["delivered_events_per_s"])
             assert run["extra_connections"] >= 0
