@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import driver, report, scenarios, system
-from bench.servers import Launcher, RevurbLauncher, SoketiLauncher
+from bench.servers import FloorLauncher, Launcher, RevurbLauncher, SoketiLauncher
 
 RESULTS = system.ROOT / "bench" / "results"
 
@@ -23,6 +23,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("scenario", choices=[*scenarios.SCENARIOS, "cluster", "fragments", "churn"])
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; the median is reported")
     parser.add_argument("--vs", action="store_true", help="also run Soketi, interleaved, and print ratios")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the hand-written floor server (bench/floor_server.py), interleaved, and print ratios",
+    )
     parser.add_argument("--seconds", type=float, help="measured time (fanout 10, soak 60, http 5, slow 20)")
     parser.add_argument("--subscribers", help="comma list (fanout: 1000,5000; http: 0,100; slow: 1000)")
     parser.add_argument("--publishers", type=int, default=8, help="fanout: concurrent trigger requests")
@@ -40,14 +45,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--slow", default="0,1", help="slow: stalled consumers per case (comma list)")
     parser.add_argument("--rate", type=float, default=100, help="slow: events per second")
     parser.add_argument("--event-bytes", type=int, default=8000, help="slow: padding in each event's data")
-    parser.add_argument("--sockets", type=int, default=10_000, help="memory: sockets to open")
+    parser.add_argument("--sockets", type=int, default=10_000, help="memory, footprint: sockets to open")
     parser.add_argument(
         "--deflate", help="memory: client offers permessage-deflate: off,on; fanout: on (read through ws)"
     )
     parser.add_argument(
-        "--connections", type=int, default=64, help="http: concurrent requests; connect: handshakes in flight"
+        "--connections", type=int, help="http: concurrent requests (64); connect: cycles in flight (100)"
     )
-    parser.add_argument("--sockets-to-open", type=int, default=2000, help="connect: sockets to open")
+    parser.add_argument("--sockets-to-open", type=int, default=20_000, help="connect: cycles to run")
+    parser.add_argument(
+        "--connect-generator",
+        default="raw",
+        help="connect: raw (bare TCP, bench/loadgen/connectgen.mjs) or ws (the `ws` client); comma list",
+    )
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
@@ -105,6 +115,8 @@ def _launchers(args: argparse.Namespace) -> list[Launcher]:
                 if label:
                     name += f"[{label}]"
                 launchers.append(RevurbLauncher(commit, env, name))
+    if args.floor:
+        launchers.append(FloorLauncher())
     if args.vs or args.only_soketi:
         launchers.append(SoketiLauncher(args.soketi_dir))
     return launchers
@@ -155,6 +167,7 @@ def run(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
                         name: {"median": medians.get(name, {}), "runs": done} for name, done in runs.items()
                     },
                     "ratios": report.ratios(medians, columns),
+                    "floor_ratios": report.ratios(medians, columns, "floor"),
                     "comparisons": report.comparisons(medians, columns),
                     "paired": report.paired(runs, columns),
                     "failures": failures,
@@ -180,6 +193,7 @@ def summary(result: dict[str, Any], columns: list[report.Column]) -> dict[str, A
                     for name, server in case["servers"].items()
                 },
                 "ratios": case["ratios"],
+                "floor_ratios": case["floor_ratios"],
                 "comparisons": case["comparisons"],
                 "paired": case.get("paired", {}),
                 "failures": case["failures"],

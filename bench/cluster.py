@@ -8,6 +8,13 @@ Measures, for events triggered over the HTTP API of node A and received by WebSo
   latency under load, lost deliveries, and deliveries per CPU-second of both nodes plus Redis.
 Each is run with the subscribers on node B (cross-node: A -> Redis -> B) and on node A (the same
 node, with scaling on, for reference).
+
+With `--fixed-rate`: first the saturated fan-out of each case (publishers as fast as node A answers,
+no lag brake: the saturated rate is the events per second that reached every subscriber), then the
+same fan-out at a fixed, open-loop rate (triggers leave on schedule, never waiting for an answer) of
+25%, 50% and 75% of the cross-node saturated rate, each case at the same offered rates: delivery
+delay p50/p99 from each trigger's scheduled time, and the largest bus lag the subscribing node's
+`/up` reported.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +57,22 @@ COLUMNS: list[report.Column] = [
     ("lost", "fanout.lost", ".0f"),
     ("deliv/cpu-s", "fanout.deliveries_per_server_cpu_s", ".0f"),
 ]
+FIXED_RATE_COLUMNS: list[report.Column] = [
+    ("offered/s", "offered_per_s", ".0f"),
+    ("delivered events/s", "delivered_events_per_s", ".0f"),
+    ("triggers/s", "triggers_per_s", ".0f"),
+    ("deliveries/s", "deliveries_per_s", ".0f"),
+    ("p50 ms", "latency.p50_ms", ".2f"),
+    ("p99 ms", "latency.p99_ms", ".2f"),
+    ("max ms", "latency.max_ms", ".1f"),
+    ("lost", "lost", ".0f"),
+    ("max bus lag s", "max_bus_lag_seconds", ".3f"),
+    ("deliv/cpu-s", "deliveries_per_server_cpu_s", ".0f"),
+    ("nodes+redis cpu %", "servers_cpu_pct", ".0f"),
+    ("loadgen cpu %", "loadgen_cpu_pct", ".0f"),
+    ("load avg", "load_average", ".1f"),
+]
+CASES = ("cross-node", "same-node")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -71,6 +96,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="faults: also a run with a Sentinel failover",
+    )
+    parser.add_argument(
+        "--fixed-rate",
+        action="store_true",
+        help="fanout at fixed open-loop rates, fractions of the saturated rate measured first",
+    )
+    parser.add_argument(
+        "--fractions", default="0.25,0.5,0.75", help="fixed-rate: fractions of the saturated rate"
     )
     parser.add_argument("--commit", help="serve revurb/ as of this git ref (git archive) instead of the tree")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON result is written")
@@ -181,16 +214,51 @@ async def latency(publish_on: Server, subscribe_on: Server, events: int, rate: f
     return {"p50_ms": cuts[49], "p90_ms": cuts[89], "p99_ms": cuts[98], "max_ms": max(samples)}
 
 
+#: How often the bus-lag watcher reads the subscribing node's `/up` during a fan-out run.
+LAG_POLL_SECONDS = 0.25
+
+
+class LagWatcher(threading.Thread):
+    """Reads a node's `/up` through a run and keeps the largest `scaling.bus_lag_seconds` seen."""
+
+    def __init__(self, node: Server) -> None:
+        super().__init__(daemon=True)
+        self.url = f"http://127.0.0.1:{node.port}/up"
+        self.stopped = threading.Event()
+        self.max_lag = 0.0
+
+    def run(self) -> None:
+        while not self.stopped.wait(LAG_POLL_SECONDS):
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    lag = report.loads(response.read())["scaling"].get("bus_lag_seconds", 0.0)
+            except (OSError, KeyError, ValueError):
+                continue  # a busy node may not answer in time: the next poll will
+            self.max_lag = max(self.max_lag, lag)
+
+    def stop(self) -> float:
+        self.stopped.set()
+        self.join()
+        return self.max_lag
+
+
 def fanout(
-    publish_on: Server, subscribe_on: Server, args: argparse.Namespace, pids: Sequence[int]
+    publish_on: Server,
+    subscribe_on: Server,
+    args: argparse.Namespace,
+    pids: Sequence[int],
+    rate: float | None = None,
+    max_lag: int | None = None,
 ) -> dict[str, Any]:
-    """The lean Node generator's fanout: subscribers on one node, signed triggers to another."""
+    """The lean Node generator's fanout: subscribers on one node, signed triggers to another; as
+    fast as the lag brake allows (`max_lag`, default `--max-lag`; 0: no brake), or at a fixed
+    open-loop `rate` of triggers per second."""
     config = {
         "scenario": "fanout",
         "subscribers": args.subscribers,
         "publishers": args.publishers,
         "seconds": args.seconds,
-        "maxLag": args.max_lag,
+        "maxLag": args.max_lag if max_lag is None else max_lag,
         "concurrency": 100,
         "host": "127.0.0.1",
         "port": subscribe_on.port,
@@ -198,14 +266,21 @@ def fanout(
         "appId": APP_ID,
         "key": APP_KEY,
         "secret": APP_SECRET,
+        "rate": rate or 0,
     }
     generator = LoadGen(config)
     try:
         generator.expect("ready", 60 + args.subscribers / 50)
-        cpu_before = [system.cpu_seconds(pid) for pid in pids]
+        measured = [*pids, generator.pid]
+        cpu_before = [system.cpu_seconds(pid) for pid in measured]
+        started = time.monotonic()
+        watcher = LagWatcher(subscribe_on)
+        watcher.start()
         generator.go()
         result = generator.expect("result", args.seconds + 60)
-        cpu = [system.cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
+        wall = time.monotonic() - started
+        result["max_bus_lag_seconds"] = watcher.stop()
+        cpu = [system.cpu_seconds(pid) - before for pid, before in zip(measured, cpu_before, strict=True)]
     finally:
         generator.finish()
     result.pop("type", None)
@@ -214,6 +289,11 @@ def fanout(
     if publish_on is subscribe_on:
         result["cpu_seconds"]["subscribing_node"] = 0.0  # the same process, counted once
     total = sum(result["cpu_seconds"].values())
+    # Nothing is pinned here (three processes and the generator on the machine's cores): the
+    # generator's share says whether it, not the cluster, set the figure.
+    result["loadgen_cpu_pct"] = 100 * cpu[3] / wall
+    result["servers_cpu_pct"] = 100 * total / wall
+    result["load_average"] = os.getloadavg()[0]
     result["deliveries_per_server_cpu_s"] = result["deliveries"] / total if total else 0.0
     return result
 
@@ -263,6 +343,54 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         redis.stop()
         launcher.cleanup()
     return result
+
+
+async def run_fixed_rate(args: argparse.Namespace) -> dict[str, Any]:
+    """Saturated fan-out of each case, then fixed open-loop rates at fractions of the cross-node one."""
+    redis = Redis()
+    node_env = {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": redis.url, "REVERB_SCALING_CHANNEL": "bench"}
+    launcher = RevurbLauncher(args.commit, node_env)
+    machine = system.machine(find_node())
+    machine["redis"] = redis.version
+    fractions = [float(part) for part in args.fractions.split(",") if part.strip()]
+    rows: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for attempt in range(args.repeat):
+            a, b = launcher.start(), launcher.start()
+            pids = [a.pid, b.pid, redis.process.pid]
+            nodes = {"cross-node": b, "same-node": a}
+            try:
+                saturated: dict[str, float] = {}
+                for case in CASES:
+                    # No brake: publishers trigger as fast as node A answers, and the rate at which
+                    # events reach every subscriber is what the cluster can deliver.
+                    print(f"{case}: saturated, run {attempt + 1}/{args.repeat}", file=sys.stderr)
+                    run_ = fanout(a, nodes[case], args, pids, max_lag=0)
+                    run_["delivered_events_per_s"] = run_["deliveries_per_s"] / args.subscribers
+                    saturated[case] = run_["delivered_events_per_s"]
+                    rows.setdefault(f"{case}, saturated", []).append(run_)
+                for fraction in fractions:
+                    rate = fraction * saturated["cross-node"]
+                    for case in CASES:
+                        print(f"{case}: {rate:.0f}/s, run {attempt + 1}/{args.repeat}", file=sys.stderr)
+                        run_ = fanout(a, nodes[case], args, pids, rate)
+                        rows.setdefault(f"{case}, {fraction:.0%} of saturated", []).append(run_)
+            finally:
+                a.stop()
+                b.stop()
+    finally:
+        redis.stop()
+        launcher.cleanup()
+    cases = [
+        {
+            "case": label,
+            "config": {"nodes": 2, "subscribers": args.subscribers},
+            "servers": {"revurb": {"median": report.median(runs), "runs": runs}},
+            "failures": [],
+        }
+        for label, runs in rows.items()
+    ]
+    return {"scenario": "cluster-fixed-rate", "options": _options(args), "machine": machine, "cases": cases}
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -316,6 +444,12 @@ def main(argv: list[str]) -> int:
         clean = all(faulted[k][m] == 0 for k in ("rotation",) for m in FAULT_ROWS[1:])
         return 0 if clean else 1
     ensure_installed()
+    if args.fixed_rate:
+        fixed = asyncio.run(run_fixed_rate(args))
+        path = report.write(fixed, args.out, stamp)
+        print(report.table(fixed["cases"], FIXED_RATE_COLUMNS))
+        print(f"JSON: {path}")
+        return 0
     result = asyncio.run(run(args))
     path = report.write(result, args.out, stamp)
     print(report.table(result["cases"], COLUMNS))

@@ -43,7 +43,7 @@ def median(runs: Sequence[Mapping[str, Any]]) -> dict[str, float]:
 def ratios(
     medians: Mapping[str, Mapping[str, float]], columns: Sequence[Column], base: str = "soketi"
 ) -> dict[str, float]:
-    """`revurb / soketi` for each printed metric both servers have."""
+    """`revurb / base` (a peer: soketi or the floor) for each printed metric both servers have."""
     if base not in medians or "revurb" not in medians:
         return {}
     out: dict[str, float] = {}
@@ -106,9 +106,10 @@ def table(cases: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> str:
             med = result["median"]
             cells = [_cell(med.get(key), fmt) for _, key, fmt in columns]
             rows.append([case["case"], name, str(len(result["runs"])), *cells])
-        if case.get("ratios"):
-            cells = [_cell(case["ratios"].get(key), ".2f") for _, key, _ in columns]
-            rows.append([case["case"], "revurb/soketi", "", *cells])
+        for peer, key_of_ratios in (("soketi", "ratios"), ("floor", "floor_ratios")):
+            if case.get(key_of_ratios):
+                cells = [_cell(case[key_of_ratios].get(key), ".2f") for _, key, _ in columns]
+                rows.append([case["case"], f"revurb/{peer}", "", *cells])
         for label, pair in {**case.get("comparisons", {}), **case.get("paired", {})}.items():
             cells = [_cell(pair.get(key), ".3f") for _, key, _ in columns]
             rows.append([case["case"], label, "", *cells])

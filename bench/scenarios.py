@@ -30,6 +30,10 @@ class Case:
     ready_timeout: float
     result_timeout: float
     settle: float = 0.0
+    #: Seconds to let a fresh server settle before its idle RSS is read.
+    idle_settle: float = 0.0
+    #: Seconds after the result before the server's RSS is read again (`server.rss_after_mb`).
+    after: float | None = None
     derive: Callable[[dict[str, Any]], None] = field(default=lambda result: None)
 
 
@@ -48,6 +52,8 @@ def run_once(server: Server, case: Case, profile: Path | None = None, pinned: bo
     `pinned`: the server gets one CPU and the generator the others, so that a write which wakes the
     generator never preempts the server on its own core (see docs/benchmarks.md).
     """
+    if case.idle_settle:
+        time.sleep(case.idle_settle)
     rss_idle = rss_bytes(server.pid)
     load_before = os.getloadavg()[0]
     config = {
@@ -90,6 +96,9 @@ def run_once(server: Server, case: Case, profile: Path | None = None, pinned: bo
             profiler.wait(30)
     finally:
         generator.finish()
+    if case.after is not None:
+        time.sleep(case.after)
+        result.setdefault("rss_after_mb", rss_bytes(server.pid) / MB)
     # A console held open through the run (a `BENCH_CONSOLE` variant): what it read.
     console = server.stop_watcher()
     if not server.alive():
@@ -193,6 +202,32 @@ def memory(args: argparse.Namespace) -> list[Case]:
     return cases
 
 
+#: The footprint scenario reads the RSS this long after the last socket closed (the issue's bound).
+AFTER_CLOSE_SECONDS = 3.0
+#: ... and reads a fresh server's idle RSS once start-up has settled this long.
+STARTUP_SETTLE_SECONDS = 2.0
+
+
+def _footprint(result: dict[str, Any]) -> None:
+    result["rss_kept_mb"] = result["rss_after_mb"] - result["server"]["rss_idle_mb"]
+
+
+def footprint(args: argparse.Namespace) -> list[Case]:
+    config = {"scenario": "footprint", "sockets": args.sockets, "concurrency": 100}
+    return [
+        Case(
+            f"sockets={args.sockets}",
+            config,
+            ready_timeout=120 + args.sockets / 50,
+            result_timeout=60,
+            settle=2.0,
+            idle_settle=STARTUP_SETTLE_SECONDS,
+            after=AFTER_CLOSE_SECONDS,
+            derive=_footprint,
+        )
+    ]
+
+
 def http(args: argparse.Namespace) -> list[Case]:
     seconds = args.seconds or 5
     return [
@@ -201,7 +236,7 @@ def http(args: argparse.Namespace) -> list[Case]:
             config={
                 "scenario": "http",
                 "subscribers": n,
-                "connections": args.connections,
+                "connections": args.connections or HTTP_CONNECTIONS,
                 "seconds": seconds,
             },
             ready_timeout=60,
@@ -232,16 +267,25 @@ def slow(args: argparse.Namespace) -> list[Case]:
     ]
 
 
+#: Cycles in flight in `bench/run connect`, as in the issue's table; `--connections` overrides it.
+CONNECT_IN_FLIGHT = 100
+#: Concurrent keep-alive requests in `bench/run http`.
+HTTP_CONNECTIONS = 64
+
+
 def connect(args: argparse.Namespace) -> list[Case]:
-    config = {"scenario": "connect", "connections": args.sockets_to_open, "concurrency": args.connections}
-    return [
-        Case(
-            f"connections={args.sockets_to_open},concurrency={args.connections}",
-            config,
-            ready_timeout=30,
-            result_timeout=120,
-        )
-    ]
+    in_flight = args.connections or CONNECT_IN_FLIGHT
+    cases = []
+    for generator in args.connect_generator.split(","):
+        config = {
+            "scenario": "connect",
+            "connections": args.sockets_to_open,
+            "concurrency": in_flight,
+            "generator": generator.strip(),
+        }
+        label = f"cycles={args.sockets_to_open},in flight={in_flight},generator={generator.strip()}"
+        cases.append(Case(label, config, ready_timeout=30, result_timeout=120 + args.sockets_to_open / 500))
+    return cases
 
 
 _LATENCY = "latency.p50_ms", "latency.p95_ms", "latency.p99_ms"
@@ -284,6 +328,17 @@ SCENARIOS: dict[str, tuple[Callable[[argparse.Namespace], list[Case]], list[Colu
             ("errors", "errors", ".0f"),
         ],
     ),
+    "footprint": (
+        footprint,
+        [
+            ("RSS idle MB", "server.rss_idle_mb", ".1f"),
+            ("RSS open MB", "server.rss_loaded_mb", ".1f"),
+            ("RSS 3 s after close MB", "rss_after_mb", ".1f"),
+            ("kept MB", "rss_kept_mb", ".1f"),
+            ("closed by server", "closed_by_server", ".0f"),
+            ("errors", "errors", ".0f"),
+        ],
+    ),
     "http": (
         http,
         [
@@ -315,7 +370,7 @@ SCENARIOS: dict[str, tuple[Callable[[argparse.Namespace], list[Case]], list[Colu
     "connect": (
         connect,
         [
-            ("conn/s", "connections_per_s", ",.0f"),
+            ("cycles/s", "connections_per_s", ",.0f"),
             ("p50 ms", "connect_latency.p50_ms", ".2f"),
             ("p99 ms", "connect_latency.p99_ms", ".2f"),
             ("failures", "failures", ".0f"),

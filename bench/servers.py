@@ -1,4 +1,5 @@
-"""Servers under test: `revurb start` and the Soketi peer, each on a verified-free loopback port."""
+"""Servers under test: `revurb start`, the floor (`bench/floor_server.py`) and the Soketi peer, each on a
+verified-free loopback port."""
 
 from __future__ import annotations
 
@@ -209,4 +210,28 @@ class SoketiLauncher:
         pass
 
 
-Launcher = RevurbLauncher | SoketiLauncher
+class FloorLauncher:
+    """Starts the hand-written uvloop + httptools floor server (`bench/floor_server.py`)."""
+
+    name = "floor"
+
+    def __init__(self) -> None:
+        self.details: dict[str, object] = {"source": "bench/floor_server.py", "commit": system.git_commit()}
+
+    def start(self) -> Server:
+        port = system.free_port()
+        log_fd, log_name = tempfile.mkstemp(prefix="floor-bench-", suffix=".log")
+        command = [sys.executable, "-m", "bench.floor_server", "--port", str(port)]
+        command += ["--app-id", APP_ID, "--key", APP_KEY, "--secret", APP_SECRET]
+        env = _clean_env({"PYTHONPATH": str(system.ROOT)})
+        process = subprocess.Popen(command, env=env, stdout=log_fd, stderr=subprocess.STDOUT, cwd=system.ROOT)
+        os.close(log_fd)
+        server = Server(self.name, process, port, Path(log_name), self.details)
+        _wait_http_ok(server, f"http://127.0.0.1:{port}/up")
+        return server
+
+    def cleanup(self) -> None:
+        pass
+
+
+Launcher = RevurbLauncher | FloorLauncher | SoketiLauncher

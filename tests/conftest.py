@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.bench import node  # noqa: F401  (the benchmark smoke tests' fixture)
 from tests.support.fixture_types import Connect, StartServer
 from tests.support.pusher_socket import PusherSocket
 from tests.support.servers import DEFAULT_QUERY, RedisServer, RunningServer, free_port, in_ci, start_revurb

@@ -13,6 +13,7 @@ import net from "node:net";
 import { performance } from "node:perf_hooks";
 import readline from "node:readline";
 import WebSocket from "ws";
+import { runCycles } from "./connectgen.mjs";
 import { RawSubscriber, eachFrame, stampAt } from "./rawclient.mjs";
 
 const config = JSON.parse(process.argv[2] ?? "{}");
@@ -422,7 +423,38 @@ async function fanout() {
       if (noteStatus(status, body)) accepted++;
     }
   }
-  await Promise.all(connections.map(publisher));
+  // Open loop (`rate` triggers/s): each trigger leaves at its scheduled time on an idle connection,
+  // or a new one, never waiting for an answer; its stamp is the scheduled time, so a delivery delay
+  // also counts any time the trigger spent waiting to leave (no coordinated omission).
+  let extraConnections = 0;
+  async function openLoop() {
+    const interval = 1000 / config.rate;
+    const idle = [...connections];
+    const inFlight = new Set();
+    let due = started;
+    while (due < stopAt) {
+      while (due <= performance.now() && due < stopAt) {
+        let connection = idle.pop();
+        if (connection === undefined) {
+          connection = new HttpConnection();
+          connections.push(connection);
+          extraConnections++;
+        }
+        http.sent++;
+        const sent = connection.request(signedTrigger(eventBody(channel, due))).then(({ status, body }) => {
+          if (noteStatus(status, body)) accepted++;
+          inFlight.delete(sent);
+          idle.push(connection);
+        });
+        inFlight.add(sent);
+        due += interval;
+      }
+      await sleep(Math.max(0, due - performance.now()));
+    }
+    await Promise.all(inFlight);
+  }
+  if (config.rate > 0) await openLoop();
+  else await Promise.all(connections.map(publisher));
   const publishSeconds = (performance.now() - started) / 1000;
   const expected = accepted * subscribers;
   const drainDeadline = performance.now() + (config.drainSeconds ?? 10) * 1000;
@@ -439,6 +471,8 @@ async function fanout() {
     triggers_accepted: accepted,
     triggers_failed: http.failed,
     triggers_per_s: accepted / publishSeconds,
+    offered_per_s: config.rate > 0 ? config.rate : null,
+    extra_connections: extraConnections,
     deliveries,
     expected,
     lost: Math.max(0, expected - deliveries),
@@ -550,6 +584,28 @@ async function memory() {
   closeAll(opened.sockets);
 }
 
+/**
+ * Footprint: open `sockets` bare-TCP subscribers (each on its own channel and a shared one), then on
+ * "go" close them all with a close frame and report once the server has closed every one; the
+ * harness samples the server's RSS before they open, once they are open, and after they closed.
+ */
+async function footprint() {
+  const sockets = await openRawMany(config.sockets, config.concurrency ?? 100, (i) => [`fp-${i}`, "fp-shared"], null);
+  emit({ type: "ready", sockets: config.sockets, ...counters });
+  await nextCommand();
+  for (const subscriber of sockets) subscriber.close();
+  const deadline = performance.now() + 30_000;
+  while (sockets.some((s) => !s.closed) && performance.now() < deadline) await sleep(20);
+  for (const subscriber of sockets) subscriber.destroy();
+  emit({
+    type: "result",
+    sockets: config.sockets,
+    closed_by_server: sockets.filter((s) => s.closeCode === 1000).length,
+    ...counters,
+    error_samples: errorSamples,
+  });
+}
+
 async function httpApi() {
   const channel = "http-bench";
   let deliveries = 0;
@@ -604,41 +660,64 @@ async function httpApi() {
   closeAll(opened.sockets);
 }
 
+/**
+ * New sockets: each cycle connects, reads connection_established, subscribes to a public channel,
+ * reads the ack, closes and waits for the server's close; `concurrency` cycles in flight.
+ * `generator: "raw"` (default) runs the cycles on bare TCP (connectgen.mjs); "ws" through `ws`, the
+ * older and costlier client, kept to show what the generator's own cost did to the figure.
+ */
 async function connect() {
   emit({ type: "ready", sockets: 0 });
   await nextCommand();
+  const channel = "connect-bench";
   let failures = 0;
-  const sockets = [];
+  let cycles = 0;
   const times = new Histogram();
-  let next = 0;
+  const onCycle = (ms) => {
+    times.add(ms);
+    cycles++;
+  };
+  const onFailure = (message) => {
+    failures++;
+    noteError("connect", message);
+  };
   const started = performance.now();
-  async function worker() {
-    while (next < config.connections) {
-      next++;
-      try {
-        const { ws, connectMs } = await openSubscriber([], null, { timeoutMs: 10_000 });
-        times.add(connectMs);
-        sockets.push(ws);
-      } catch (error) {
-        failures++;
-        noteError("connect", error.message);
+  if ((config.generator ?? "raw") === "raw") {
+    const options = { host: HOST, port: PORT, path: WS_PATH, channel, total: config.connections };
+    await runCycles({ ...options, concurrency: config.concurrency, timeoutMs: 10_000, onCycle, onFailure });
+  } else {
+    let next = 0;
+    async function worker() {
+      while (next < config.connections) {
+        next++;
+        const begun = performance.now();
+        try {
+          const { ws } = await openSubscriber([channel], null, { timeoutMs: 10_000 });
+          onCycle(performance.now() - begun);
+          ws.expectedClose = true;
+          const closed = new Promise((resolve) => ws.once("close", resolve));
+          ws.close(1000);
+          await closed;
+        } catch (error) {
+          onFailure(error.message);
+        }
       }
     }
+    await Promise.all(Array.from({ length: config.concurrency }, worker));
   }
-  await Promise.all(Array.from({ length: config.concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
   emit({
     type: "result",
+    generator: config.generator ?? "raw",
     seconds,
-    connections: sockets.length,
+    connections: cycles,
     failures,
     concurrency: config.concurrency,
-    connections_per_s: sockets.length / seconds,
+    connections_per_s: cycles / seconds,
     connect_latency: times.summary(),
     ...counters,
     error_samples: errorSamples,
   });
-  closeAll(sockets);
 }
 
 /**
@@ -719,7 +798,7 @@ async function slowConsumer() {
   closeAll([...others, ...stalled]);
 }
 
-const scenarios = { fanout, soak, memory, http: httpApi, connect, slow: slowConsumer };
+const scenarios = { fanout, soak, memory, footprint, http: httpApi, connect, slow: slowConsumer };
 const run = scenarios[config.scenario];
 if (!run) fail(`unknown scenario ${config.scenario}`);
 await run();

@@ -62,6 +62,8 @@ class BusStats(TypedDict):
     received: int
     #: Seconds the oldest message waiting to be published has waited (0 when none waits).
     lag_seconds: float
+    #: How old the newest bus entry this node read last was when it delivered it (0 when caught up).
+    read_lag_seconds: float
     queued: int
     dropped: int
 
@@ -154,4 +156,11 @@ class Backend(ABC):
 
     def bus_stats(self) -> BusStats:
         """Counts of the bus for metrics (read on a scrape, never on the delivery path)."""
-        return {"published": 0, "received": 0, "lag_seconds": 0.0, "queued": 0, "dropped": 0}
+        return {
+            "published": 0,
+            "received": 0,
+            "lag_seconds": 0.0,
+            "read_lag_seconds": 0.0,
+            "queued": 0,
+            "dropped": 0,
+        }

@@ -22,6 +22,7 @@ from revurb.scaling import bus, lua
 from revurb.scaling.base import BusMessage, BusStats, Node, Receipt
 from revurb.scaling.connect import RedisOptions, connect, options_from
 from revurb.scaling.outbox import Outbox, Outgoing
+from revurb.scaling.read_pace import ReadPace
 from revurb.scaling.redis_state import FAULTS, RedisState
 from revurb.scaling.share import Share
 
@@ -36,8 +37,7 @@ BACKOFF_BASE = 0.1
 BACKOFF_CAP = 5.0
 #: Messages written to the stream per pipeline.
 PUBLISH_BATCH = 256
-#: Entries read per XREAD, and how long one XREAD blocks waiting for new ones.
-READ_COUNT = 1024
+#: How long one XREAD blocks waiting for new entries (how many it asks for: `read_pace.py`).
 READ_BLOCK_MS = 1000
 #: While entries arrive less than BUSY_GAP apart, the reader waits READ_LINGER before its next
 #: XREAD, so a burst reaches each socket in one write (one frame per entry, one write per burst).
@@ -90,6 +90,7 @@ class RedisBackend(RedisState):
         self._share = Share(self._cmd, self.prefix, self.node_id, self._bus_max)
         self._outbox = Outbox(self.options.queue_size)
         self._dedupe = bus.Dedupe(self.node_id)
+        self._pace = ReadPace()
         self._seq = 0
         self._link = Link.DOWN
         #: Bumped at every recovery: a fault seen by work started before it is old news.
@@ -180,6 +181,7 @@ class RedisBackend(RedisState):
             "connected": self._link is Link.UP,
             "queued": len(self._outbox),
             "dropped": self._outbox.dropped,
+            "bus_lag_seconds": round(self._pace.lag_seconds, 3),
         }
         if self._link is Link.UP:
             return {"scaling": status}
@@ -190,6 +192,7 @@ class RedisBackend(RedisState):
             "published": self._published,
             "received": self._received,
             "lag_seconds": self._outbox.oldest_age(),
+            "read_lag_seconds": self._pace.lag_seconds,
             "queued": len(self._outbox),
             "dropped": self._outbox.dropped_total,
         }
@@ -258,21 +261,25 @@ class RedisBackend(RedisState):
         while not self._stopping:
             await self._up.wait()
             generation = self._generation
+            count = self._pace.count
             try:
                 reply: Any = await self._bus.xread(
-                    {self._stream: self._last_id or "$"}, count=READ_COUNT, block=READ_BLOCK_MS
+                    {self._stream: self._last_id or "$"}, count=count, block=READ_BLOCK_MS
                 )
             except FAULTS as error:
+                self._pace.cut()
                 self._failed("bus", error, generation)
                 continue
-            read = 0
+            read = size = 0
             for _, entries in reply or ():
                 read += len(entries)
                 for entry_id, fields in entries:
                     self._last_id = entry_id
+                    size += len(fields.get(bus.FIELD, ""))
                     self._receive(entry_id, fields)
+            self._pace.read(read, size, self._last_id)
             now = loop.time()
-            if read and read < READ_COUNT and now - last_reply < BUSY_GAP:
+            if read and read < count and now - last_reply < BUSY_GAP:
                 await asyncio.sleep(READ_LINGER)
             last_reply = now
 

@@ -221,10 +221,15 @@ def _bus_families(counters: Sequence[Snapshot], gauges: Sequence[Snapshot]) -> I
     yield CounterMetricFamily(
         "revurb_bus_received", "Messages received from the other nodes.", total("received")
     )
-    lag = max((snapshot["bus"]["lag_seconds"] for snapshot in gauges), default=0.0)
-    yield GaugeMetricFamily(
-        "revurb_bus_lag_seconds", "How long the oldest unpublished message has waited.", lag
+    lag = GaugeMetricFamily(
+        "revurb_bus_lag_seconds",
+        "How far this node is behind the bus: publish, the oldest unpublished message's wait; "
+        "read, how old the newest entry read was when delivered.",
+        labels=["direction"],
     )
+    lag.add_metric(["publish"], max((snapshot["bus"]["lag_seconds"] for snapshot in gauges), default=0.0))
+    lag.add_metric(["read"], max((snapshot["bus"]["read_lag_seconds"] for snapshot in gauges), default=0.0))
+    yield lag
     queued = sum(snapshot["bus"]["queued"] for snapshot in gauges)
     yield GaugeMetricFamily("revurb_outbox_size", "Messages waiting to be published.", queued)
     yield CounterMetricFamily(

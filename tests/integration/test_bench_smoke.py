@@ -3,37 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import pytest
+from tests.support.bench import ROOT, run_bench
 
-from tests.support.servers import in_ci
-
-ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIBERS = 50
-
-
-@pytest.fixture
-def node() -> str:
-    found = shutil.which("node")
-    if found is None:
-        if in_ci():
-            pytest.fail("node is required in CI for the benchmark smoke test but is not installed")
-        pytest.skip("node is not installed")
-    return found
-
-
-def run_bench(tmp_path: Path, scenario: str, *options: str) -> dict[str, Any]:
-    command = [str(ROOT / "bench" / "run"), scenario, *options, "--repeat", "1", "--out", str(tmp_path)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=80, cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    [written] = list(tmp_path.glob(f"*-{scenario}.json"))
-    result: dict[str, Any] = json.loads(written.read_text())
-    return result
 
 
 def test_soak_smoke_run_counts_steady_and_churning_deliveries(node: str, tmp_path: Path) -> None:

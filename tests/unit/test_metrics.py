@@ -39,6 +39,7 @@ def snapshot(pid: int, apps: dict[str, AppSnapshot], **more: Any) -> Snapshot:
         "published": 0,
         "received": 0,
         "lag_seconds": 0.0,
+        "read_lag_seconds": 0.0,
         "queued": 0,
         "dropped": 0,
         **more.pop("bus", {}),
@@ -101,10 +102,13 @@ def test_latency_histogram_is_cumulative_and_summed() -> None:
 def test_bus_numbers() -> None:
     one = snapshot(1, {}, bus={"published": 3, "received": 4, "lag_seconds": 0.5, "queued": 2, "dropped": 1})
     two = snapshot(2, {}, bus={"published": 1, "received": 1, "lag_seconds": 1.5, "queued": 1, "dropped": 0})
+    one["bus"]["read_lag_seconds"], two["bus"]["read_lag_seconds"] = 2.5, 0.25
     got = samples(exposition([one, two]))
     assert got[("revurb_bus_published_total", ())] == 4
     assert got[("revurb_bus_received_total", ())] == 5
-    assert got[("revurb_bus_lag_seconds", ())] == 1.5  # the worst process
+    # The worst process, each way.
+    assert got[("revurb_bus_lag_seconds", (("direction", "publish"),))] == 1.5
+    assert got[("revurb_bus_lag_seconds", (("direction", "read"),))] == 2.5
     assert got[("revurb_outbox_size", ())] == 3
     assert got[("revurb_outbox_dropped_total", ())] == 1
 
