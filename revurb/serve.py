@@ -17,7 +17,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import typer
 import uvicorn
 
 from revurb import __version__
@@ -212,12 +211,12 @@ def serve(settings: Settings) -> None:
             # Workers are spawned fresh and import `revurb.asgi`, which reads the resolved settings here.
             settings = replace(settings, signal_pid=os.getpid())
             os.environ[HANDOFF_VARIABLE] = handoff(settings)
-            typer.echo(banner(settings))
+            print(banner(settings), flush=True)
             uvicorn.run("revurb.asgi:app", workers=settings.workers, **options)
         return
     _check_metrics_port(settings)
     app = create_app(settings)
-    typer.echo(banner(settings))
+    print(banner(settings), flush=True)
     Server(uvicorn.Config(app, **options), app).run()
 
 
