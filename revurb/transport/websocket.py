@@ -34,6 +34,7 @@ from revurb.transport.flow_control import FlowControl
 from revurb.transport.forwarded import TrustedProxies, forward_websocket_scope, trusted_proxies
 from revurb.transport.handshake import Refusal, accept_response, parse_upgrade, refusal, reject_response
 from revurb.transport.hook import FastPath, FrameHandler, Scope, WebSocketRoute, fast_path_of
+from revurb.transport.release import release_for
 
 logger = logging.getLogger("revurb.transport")
 
@@ -154,6 +155,10 @@ class WebSocketProtocol(asyncio.Protocol):
             self.state = State.CLOSED
             self._deliver({"type": "websocket.disconnect", "code": CloseCode.ABNORMAL_CLOSURE})
         self.reader = None
+        # The handler has heard of the end; it refers back to this protocol (a cycle with the
+        # transport in it), which would keep a closed socket's memory until a full collection.
+        self.handler = None
+        release_for(self.loop).socket_closed()
 
     def data_received(self, data: bytes) -> None:
         if self.state is _HANDSHAKE:

@@ -489,6 +489,21 @@ async def test_a_handler_attached_late_gets_the_messages_that_came_before_it_in_
     assert opened.tasks() == set()
 
 
+async def test_a_lost_socket_lets_go_of_its_handler_so_no_cycle_keeps_it(clock: ClockLoop) -> None:
+    route = Route()
+    opened = open_websocket(hooked(route), clock)
+    opened.feed(upgrade_request())
+    route.release.set()
+    await settle()
+    socket = route.sockets[0]
+    assert socket.handler is route.handler
+
+    opened.transport.lose()
+
+    assert route.handler.disconnects == 1
+    assert socket.handler is None
+
+
 async def test_attach_resumes_reading_that_the_inbox_had_paused(clock: ClockLoop) -> None:
     route = Route()
     opened = open_websocket(hooked(route), clock)
