@@ -9,8 +9,10 @@ a fresh interpreter that imports only what serving needs (about 10 MB less at id
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import NoReturn
 
 from revurb.config import HANDOFF_VARIABLE, ConfigError, Settings, handoff, settings_from_handoff
@@ -27,9 +29,23 @@ def become_server(settings: Settings) -> NoReturn:
     os.execv(sys.executable, [sys.executable, "-m", __name__])
 
 
+@contextlib.contextmanager
+def _not_importable(module: str) -> Iterator[None]:
+    """While inside, `import module` fails (as if it were not installed); afterwards it works again."""
+    sys.modules.setdefault(module, None)  # type: ignore[arg-type]  # None in sys.modules: ImportError
+    try:
+        yield
+    finally:
+        if sys.modules.get(module, "") is None:
+            del sys.modules[module]
+
+
 def main() -> None:
     """Serve the settings handed over, until stopped; a configuration error exits with status 2."""
-    from revurb.serve import serve  # uvicorn and the app: not for `become_server`'s side
+    # uvicorn imports watchfiles (its --reload supervisor) when it is installed: about 1 MB of
+    # compiled code that a server without --reload never runs. Without it, uvicorn falls back.
+    with _not_importable("watchfiles"):
+        from revurb.serve import serve  # uvicorn and the app: not for `become_server`'s side
 
     try:
         # Taken out of the environment: only `--workers` workers need it, and `serve` sets theirs.

@@ -19,12 +19,26 @@ WAVE = 1_000
 QUIET_SECONDS = 0.5
 
 
-def _libc_trim() -> Callable[[], object] | None:
-    """glibc's `malloc_trim(0)`, or None where the C library has none (musl, macOS)."""
-    import ctypes  # only once a wave closed: a server that never sees one never loads it
+def _libc_trim() -> Callable[[], object]:
+    """glibc's `malloc_trim(0)`, or nothing to do where the C library has none (musl, macOS)."""
+    import ctypes  # only when first needed: a server that never trims never loads it
 
     trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
-    return None if trim is None else lambda: trim(0)
+    return _no_trim if trim is None else lambda: trim(0)
+
+
+def _no_trim() -> None:
+    return None
+
+
+_trims: list[Callable[[], object]] = []
+
+
+def trim_allocator() -> None:
+    """Return the C allocator's free pages to the system (once start-up's garbage is gone, say)."""
+    if not _trims:
+        _trims.append(_libc_trim())
+    _trims[0]()
 
 
 class Release:
@@ -32,7 +46,7 @@ class Release:
 
     __slots__ = ("loop", "closed", "seen", "timer", "trims", "_trim")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, trim: Callable[[], object] | None = None) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, trim: Callable[[], object] = trim_allocator) -> None:
         self.loop = loop
         #: Sockets closed since the last trim, and as many as the armed timer last saw.
         self.closed = 0
@@ -54,14 +68,8 @@ class Release:
             return
         self.timer = None
         self.closed = self.seen = 0
-        if self._trim is None:
-            self._trim = _libc_trim() or _no_trim
         self._trim()
         self.trims += 1
-
-
-def _no_trim() -> None:
-    return None
 
 
 _releases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Release] = weakref.WeakKeyDictionary()
