@@ -106,7 +106,7 @@ def start(
     ] = None,
 ) -> None:
     """Start the server. With no app configured, makes development credentials and saves them to .env."""
-    from revurb.serve import serve
+    from revurb.serving import become_server
 
     flags = _flags(
         {
@@ -125,10 +125,7 @@ def start(
     settings = _load(config, flags)
     if not settings.apps and settings.app_provider is None:
         settings = _development_app(settings, config, flags)
-    try:
-        serve(settings)
-    except ConfigError as error:
-        fail(error)
+    become_server(settings)
 
 
 def _development_app(settings: Settings, config: Path | None, flags: Layer) -> Settings:

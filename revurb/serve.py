@@ -17,7 +17,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import typer
 import uvicorn
 
 from revurb import __version__
@@ -26,6 +25,7 @@ from revurb.config.settings import LogFormat
 from revurb.install import client_endpoint
 from revurb.limits import check_limits
 from revurb.log_format import TEXT_FORMAT
+from revurb.transport.release import trim_allocator
 
 if TYPE_CHECKING:
     from revurb.server.app import Revurb
@@ -100,6 +100,8 @@ class Server(uvicorn.Server):
         # What is loaded by now lives as long as the process. Outside the cyclic collector's view, a
         # full collection no longer walks it (about 15 ms, during which no socket is served).
         gc.freeze()
+        # What start-up freed (config files read, modules compiled) goes back to the system.
+        trim_allocator()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Readiness turns false in the signal handler itself, not at uvicorn's next tick.
@@ -212,12 +214,12 @@ def serve(settings: Settings) -> None:
             # Workers are spawned fresh and import `revurb.asgi`, which reads the resolved settings here.
             settings = replace(settings, signal_pid=os.getpid())
             os.environ[HANDOFF_VARIABLE] = handoff(settings)
-            typer.echo(banner(settings))
+            print(banner(settings), flush=True)
             uvicorn.run("revurb.asgi:app", workers=settings.workers, **options)
         return
     _check_metrics_port(settings)
     app = create_app(settings)
-    typer.echo(banner(settings))
+    print(banner(settings), flush=True)
     Server(uvicorn.Config(app, **options), app).run()
 
 

@@ -18,11 +18,13 @@ MAX_BATCH_SIZE = 10
 MAX_EVENT_NAME_LENGTH = 200
 _SOCKET_ID = re.compile(r"[0-9]+\.[0-9]+")
 _INFO_ATTRIBUTES = frozenset({"user_count", "subscription_count"})
+_NO_INFO: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """A validated event to publish on one or more channels."""
+    """A validated event to publish on one or more channels (not frozen: one is made per trigger,
+    and a frozen dataclass sets each field through `object.__setattr__`, four times slower)."""
 
     name: str
     data: str
@@ -92,7 +94,7 @@ def _channels(payload: dict[str, Any], batch: bool) -> tuple[str, ...]:
 
 def parse_info(info: object) -> frozenset[str]:
     if info is None or info == "":
-        return frozenset()
+        return _NO_INFO
     if not isinstance(info, str):
         raise bad_request("The field info must be a comma-separated string")
     attributes = frozenset(part.strip() for part in info.split(",") if part.strip())

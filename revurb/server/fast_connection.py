@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 
 from revurb.apps import App
 from revurb.protocol.dispatch import Dispatcher
 from revurb.server.asgi_connection import MESSAGE_TOO_BIG, too_big
 from revurb.transport.codec import CloseCode, encode_text
+from revurb.transport.eager import drive
 from revurb.transport.websocket import State, WebSocketProtocol
 from revurb.wire import codes
 from revurb.wire.codes import ErrorCode
@@ -34,15 +37,22 @@ class FastConnection(Connection[App]):
     there is something to handle, so an idle socket owns no task at all.
     """
 
-    __slots__ = ("_protocol", "_dispatcher", "_max_pending", "_inbox", "_gone")
+    __slots__ = ("_protocol", "_dispatcher", "_max_pending", "_eager", "_inbox", "_gone")
 
     def __init__(
-        self, app: App, protocol: WebSocketProtocol, dispatcher: Dispatcher, max_pending: int
+        self,
+        app: App,
+        protocol: WebSocketProtocol,
+        dispatcher: Dispatcher,
+        max_pending: int,
+        eager: bool = False,
     ) -> None:
         super().__init__(app)
         self._protocol = protocol
         self._dispatcher = dispatcher
         self._max_pending = max_pending
+        #: Handle messages by hand until the handling suspends (`RevurbFastPath.eager`).
+        self._eager = eager
         self._inbox: list[str | bytes] | None = None
         self._gone = False
 
@@ -104,9 +114,16 @@ class FastConnection(Connection[App]):
                 self._protocol.pause_reading()
             return
         self._inbox = [item]  # type: ignore[list-item]
+        loop = self._protocol.loop
+        if self._eager:
+            # A subscribe on the memory backend never suspends: handled now, with no Task for it.
+            task = drive(self._drain(), loop, _drained, contextvars.copy_context())
+            if task is None:
+                return
+        else:
+            task = loop.create_task(self._drain())
         # The server's task set owns it: uvicorn waits for those on shutdown.
         tasks = self._protocol.tasks
-        task = self._protocol.loop.create_task(self._drain())
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
@@ -124,3 +141,9 @@ class FastConnection(Connection[App]):
             if len(inbox) < _INBOX_HIGH_WATER // 2:
                 self._protocol.resume_reading()
         self._inbox = None
+
+
+def _drained(error: BaseException | None) -> None:
+    """Messages handled by hand are done; a failure is logged as a Task's would be."""
+    if error is not None and not isinstance(error, asyncio.CancelledError):
+        logger.error("exception while handling a socket's messages", exc_info=error)

@@ -112,7 +112,9 @@ class RevurbFastPath:
                 return None
             # From now on a message over the app's limit is refused at its first frame header (1009).
             socket.limit_message_size(admitted.max_message_size)
-            connection = FastConnection(admitted, socket, self._dispatcher, self._settings.max_pending_output)
+            connection = FastConnection(
+                admitted, socket, self._dispatcher, self._settings.max_pending_output, self.eager
+            )
             opened = await self._dispatcher.open(connection)
         except BaseException:
             self._addresses.give_back(address)

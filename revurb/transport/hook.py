@@ -74,8 +74,8 @@ class FastPath(Protocol):
 
     @property
     def eager(self) -> bool:
-        """Whether the app's direct HTTP routes may run outside a Task until they first suspend (they
-        never call `asyncio.current_task()`, `asyncio.timeout` and the like before that)."""
+        """Whether the app's direct HTTP and WebSocket routes may run outside a Task until they first
+        suspend (they never call `asyncio.current_task()`, `asyncio.timeout` and the like before that)."""
 
     @property
     def limits(self) -> Limits:

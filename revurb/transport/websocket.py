@@ -11,6 +11,7 @@ transport, and returns a handler that takes the socket's messages, so no task st
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import logging
 from typing import Any
@@ -30,10 +31,12 @@ from revurb.transport.codec import (
     encode_frame,
     is_peer_close_code,
 )
+from revurb.transport.eager import drive
 from revurb.transport.flow_control import FlowControl
 from revurb.transport.forwarded import TrustedProxies, forward_websocket_scope, trusted_proxies
 from revurb.transport.handshake import Refusal, accept_response, parse_upgrade, refusal, reject_response
 from revurb.transport.hook import FastPath, FrameHandler, Scope, WebSocketRoute, fast_path_of
+from revurb.transport.release import release_for
 
 logger = logging.getLogger("revurb.transport")
 
@@ -65,6 +68,10 @@ class State(enum.Enum):
 _HANDSHAKE, _OPEN, _CLOSING, _CLOSED = State.HANDSHAKE, State.OPEN, State.CLOSING, State.CLOSED
 _TEXT, _BINARY, _CONTINUATION = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
 _PING, _CLOSE = Opcode.PING, Opcode.CLOSE
+
+
+def _route_done(error: BaseException | None) -> None:
+    """A route run by hand ended: `_run_route` logged any failure itself; a cancellation needs nothing."""
 
 
 class WebSocketProtocol(asyncio.Protocol):
@@ -154,6 +161,10 @@ class WebSocketProtocol(asyncio.Protocol):
             self.state = State.CLOSED
             self._deliver({"type": "websocket.disconnect", "code": CloseCode.ABNORMAL_CLOSURE})
         self.reader = None
+        # The handler has heard of the end; it refers back to this protocol (a cycle with the
+        # transport in it), which would keep a closed socket's memory until a full collection.
+        self.handler = None
+        release_for(self.loop).socket_closed()
 
     def data_received(self, data: bytes) -> None:
         if self.state is _HANDSHAKE:
@@ -251,14 +262,23 @@ class WebSocketProtocol(asyncio.Protocol):
         route = self.fast_path.websocket_route(scope) if self.fast_path is not None else None
         if route is not None and self.trusted is not None:
             forward_websocket_scope(scope, self.trusted)
+        task: asyncio.Task[None] | None
         if route is None:
             self._deliver({"type": "websocket.connect"})
             task = self.loop.create_task(self._run_asgi(scope))
+        elif self._eager():
+            # Accepted, admitted and opened right here, unless the route suspends: no Task per socket.
+            task = drive(self._run_route(route, scope), self.loop, _route_done, contextvars.copy_context())
         else:
             task = self.loop.create_task(self._run_route(route, scope))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        if task is not None:
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         return rest
+
+    def _eager(self) -> bool:
+        """The app's routes may run by hand until they suspend (`FastPath.eager`), as uvicorn allows."""
+        return self.fast_path is not None and self.fast_path.eager and not self.config.reset_contextvars
 
     def _reject(self, status: int, code: int = CloseCode.ABNORMAL_CLOSURE) -> None:
         """Refuse the upgrade with a plain HTTP answer; an app already started hears `code`."""

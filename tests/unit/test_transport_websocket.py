@@ -489,6 +489,56 @@ async def test_a_handler_attached_late_gets_the_messages_that_came_before_it_in_
     assert opened.tasks() == set()
 
 
+async def test_an_eager_route_that_does_not_suspend_opens_the_socket_with_no_task(clock: ClockLoop) -> None:
+    handler = RecordingHandler()
+
+    async def route(scope: Scope, socket: WebSocketProtocol) -> FrameHandler | None:
+        socket.accept()
+        return handler
+
+    fast_path = FakeFastPath(eager=True)
+    fast_path.websocket_routes["/ws"] = route
+    opened = open_websocket(HookedApp(fast_path, SocketApp()), clock)
+
+    opened.feed(upgrade_request() + client_frame(TEXT, b"first"))
+
+    # Accepted, attached and handed the frame that came with the upgrade, all within the read.
+    assert opened.tasks() == set()
+    assert handler.messages == ["first"]
+    await settle()
+    assert opened.transport.take() == ACCEPTED
+
+
+async def test_an_eager_route_that_suspends_goes_on_in_a_task(clock: ClockLoop) -> None:
+    route = Route()
+    fast_path = FakeFastPath(eager=True)
+    fast_path.websocket_routes["/ws"] = route
+    opened = open_websocket(HookedApp(fast_path, SocketApp()), clock)
+
+    opened.feed(upgrade_request())
+    assert len(opened.tasks()) == 1
+    route.release.set()
+    await settle()
+
+    assert opened.tasks() == set()
+    assert route.sockets[0].handler is route.handler
+
+
+async def test_a_lost_socket_lets_go_of_its_handler_so_no_cycle_keeps_it(clock: ClockLoop) -> None:
+    route = Route()
+    opened = open_websocket(hooked(route), clock)
+    opened.feed(upgrade_request())
+    route.release.set()
+    await settle()
+    socket = route.sockets[0]
+    assert socket.handler is route.handler
+
+    opened.transport.lose()
+
+    assert route.handler.disconnects == 1
+    assert socket.handler is None
+
+
 async def test_attach_resumes_reading_that_the_inbox_had_paused(clock: ClockLoop) -> None:
     route = Route()
     opened = open_websocket(hooked(route), clock)

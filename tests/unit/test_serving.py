@@ -1,0 +1,32 @@
+"""`revurb.serving`: what the serving process keeps from being imported, and only while it starts."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import sys
+
+import pytest
+
+from revurb.serving import _not_importable
+
+#: A module of the standard library that nothing in the test run imports by itself.
+MODULE = "this"
+
+
+def test_a_module_is_not_importable_inside_and_importable_again_after() -> None:
+    sys.modules.pop(MODULE, None)
+    with _not_importable(MODULE), pytest.raises(ImportError):
+        importlib.import_module(MODULE)
+
+    assert MODULE not in sys.modules
+    with contextlib.redirect_stdout(io.StringIO()):  # `this` prints the Zen of Python
+        assert importlib.import_module(MODULE).__name__ == MODULE
+
+
+def test_a_module_already_imported_stays() -> None:
+    module = sys.modules["json"] if "json" in sys.modules else importlib.import_module("json")
+    with _not_importable("json"):
+        assert sys.modules["json"] is module
+    assert sys.modules["json"] is module
