@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
@@ -104,6 +105,9 @@ class Backend(ABC):
 
     def __init__(self) -> None:
         self.node_id = secrets.token_hex(8)
+        #: Run first by a `stop()` that lets go of shared state (Redis): parts that still need the
+        #: backend to finish (the webhook sender's acknowledgements) finish there.
+        self.before_stop: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self, node: Node) -> None:
         """Begin listening for other nodes' messages and keeping this node registered."""

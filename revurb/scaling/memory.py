@@ -24,7 +24,7 @@ class MemoryBackend(Backend):
         super().__init__()
         self._cache_ttl_ms = int(cache_ttl * 1000)
         self._mirror = Mirror()
-        self._webhooks = LocalWebhooks()
+        self._webhooks = LocalWebhooks(self.node_id)
 
     def publish(self, message: BusMessage) -> Receipt:
         return None  # no bus: the caller delivers to this node, which is the whole cluster

@@ -130,6 +130,11 @@ class RedisBackend(RedisState):
             logger.warning("Redis is unreachable at start: serving this node alone until it is back")
 
     async def stop(self) -> None:
+        for part in self.before_stop:
+            try:
+                await part()
+            except Exception:
+                logger.exception("a part stopping before the Redis backend failed")
         if self._link is Link.UP:
             try:
                 async with self._state_lock:

@@ -23,10 +23,11 @@ def membership(channel: str, user_id: str, added: bool) -> WebhookEvent:
 
 
 class LocalWebhooks:
-    """Events in the order they happened, each with a number for its id."""
+    """Events in the order they happened, each with an id unique to this process (`node`-number)."""
 
-    def __init__(self) -> None:
+    def __init__(self, node: str) -> None:
         self.enabled = False
+        self._node = node
         self._entries: deque[WebhookEntry] = deque()
         self._ready = asyncio.Event()
         self._next = 0
@@ -35,7 +36,7 @@ class LocalWebhooks:
         if not self.enabled:
             return
         self._next += 1
-        self._entries.append(WebhookEntry(str(self._next), app_id, event))
+        self._entries.append(WebhookEntry(f"{self._node}-{self._next}", app_id, event))
         self._ready.set()
 
     async def take(self, wait: float) -> list[WebhookEntry]:
