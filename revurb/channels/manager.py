@@ -137,14 +137,15 @@ class ChannelManager:
             self.console.unsubscribed(connection.socket_id, name)
         if channel.kind.server_to_user:
             return
-        count = await self.backend.remove_subscriber(self.app.id, name)
         user_id = channel.members.pop(connection.socket_id, None)
         if user_id is not None:
             if channel.roster is not None:
                 channel.roster.ahead.pop(connection.socket_id, None)
             if await self.backend.remove_member(self.app.id, name, user_id):
                 membership.changed(channel, user_id, False, None, None, None)
-        else:
+        # After the member: a receiver hears `member_removed` before `channel_vacated`, as from Pusher.
+        count = await self.backend.remove_subscriber(self.app.id, name)
+        if user_id is None:
             self._count_changed(channel)
             self._count_webhook(name, count)
 

@@ -111,11 +111,13 @@ class Sender:
     async def deliver(self, batch: list[WebhookEntry]) -> bool:
         """Send one batch until a 2xx, or until `retry_for` seconds have gone (then give up)."""
         events = [entry.event for entry in batch]
-        body, headers = request.build(self.app, self.hook, [entry.id for entry in batch], events)
+        ids = [entry.id for entry in batch]
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._settings.retry_for
         attempt = 0
         while True:
+            # Built again for each try: receivers (the Pusher SDKs) refuse a `time_ms` 5 minutes old.
+            body, headers = request.build(self.app, self.hook, ids, events)
             status, error = await self._post(body, headers)
             self._report(self.app.id, events, status)
             if status in _OK:
