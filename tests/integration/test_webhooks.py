@@ -3,6 +3,7 @@ Node `pusher` SDKs accept, filters and headers, retries, bounds and metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ import pytest
 
 from tests.clients.node import NodeDriver
 from tests.support.fixture_types import Connect, StartServer
+from tests.support.metrics import scrape, value
 from tests.support.pusher_socket import dumps, unique
-from tests.support.servers import DEFAULT_APP
-from tests.support.webhook_receiver import Delivery, running_receiver
+from tests.support.servers import DEFAULT_APP, RunningServer
+from tests.support.webhook_receiver import Delivery, Receiver, running_receiver
 
 APP_ID, KEY, SECRET = (
     DEFAULT_APP["REVERB_APP_ID"],
@@ -118,3 +120,149 @@ async def test_every_kind_arrives_signed_with_pusher_s_exact_body(
             assert checked["valid"] is True
             assert checked["events"] == delivery.payload["events"]
             assert checked["time"] == delivery.payload["time_ms"]
+
+
+async def scrape_webhooks(server: RunningServer) -> dict[str, float | None]:
+    samples = await scrape(f"{server.http_url}/metrics", token="t")
+    names = ("sent_total", "retried_total", "failed_total", "dropped_total")
+    found = {name: value(samples, f"revurb_webhooks_{name}") for name in names}
+    found["queue_size"] = value(samples, "revurb_webhook_queue_size")
+    return found
+
+
+async def test_filters_event_types_and_headers_per_url(
+    start_server: StartServer, connect: Connect, tmp_path: Path
+) -> None:
+    async with running_receiver() as receiver:
+        members = {
+            "url": f"{receiver.url}/members",
+            "event_types": ["member_added", "member_removed"],
+            "filter": {"channel_name_starts_with": "presence-", "channel_name_ends_with": "-room"},
+            "headers": {"Authorization": "Bearer hook-token"},
+        }
+        server = start_server(FAST, config_file(tmp_path, members, {"url": f"{receiver.url}/all"}))
+        room, other, public = unique("presence-") + "-room", unique("presence-"), unique("news-")
+        alice, bob = await connect(server), await connect(server)
+        await alice.join(room, member("alice"))
+        await bob.join(other, member("bob"))
+        await bob.join(public)
+
+        everything = await receiver.wait_for(lambda _: len(receiver.events("/hooks/all")) == 5)
+        assert receiver.events("/hooks/all") == [
+            {"name": "channel_occupied", "channel": room},
+            {"name": "member_added", "channel": room, "user_id": "alice"},
+            {"name": "channel_occupied", "channel": other},
+            {"name": "member_added", "channel": other, "user_id": "bob"},
+            {"name": "channel_occupied", "channel": public},
+        ]
+        assert len(everything) == 6
+        assert receiver.events("/hooks/members") == [
+            {"name": "member_added", "channel": room, "user_id": "alice"}
+        ]
+        [filtered] = receiver.accepted("/hooks/members")
+        assert filtered.headers["authorization"] == "Bearer hook-token"
+        assert all("authorization" not in d.headers for d in receiver.accepted("/hooks/all"))
+        assert_signed(filtered)
+
+
+async def test_500_three_times_then_200_delivers_each_event_once(
+    start_server: StartServer, connect: Connect
+) -> None:
+    async with running_receiver(500, 500, 500) as receiver:
+        server = start_server({**FAST, **METRICS, "REVERB_APP_WEBHOOKS": receiver.url})
+        channel = unique("retried-")
+        await (await connect(server)).join(channel)
+
+        assert await receiver.wait_count(1) == [{"name": "channel_occupied", "channel": channel}]
+        await receiver.assert_no_more()
+        assert [d.status for d in receiver.deliveries] == [500, 500, 500, 200]
+        assert len({d.headers["x-revurb-webhook-id"] for d in receiver.deliveries}) == 1
+        assert [d.payload["events"] for d in receiver.deliveries] == [[receiver.events()[0]]] * 4
+        for delivery in receiver.deliveries:
+            assert_signed(delivery)  # signed afresh for each try, with its own time_ms
+        assert await scrape_webhooks(server) == {
+            "sent_total": 1.0,
+            "retried_total": 3.0,
+            "failed_total": 0.0,
+            "dropped_total": 0.0,
+            "queue_size": 0.0,
+        }
+
+
+async def test_a_request_failing_past_the_retry_horizon_is_dropped(
+    start_server: StartServer, connect: Connect
+) -> None:
+    async with running_receiver(*[503] * 100) as receiver:
+        env = {**FAST, **METRICS, "REVERB_APP_WEBHOOKS": receiver.url, "REVURB_WEBHOOK_RETRY_FOR": "1"}
+        server = start_server(env)
+        client = await connect(server)
+        lost, kept = unique("lost-"), unique("kept-")
+        await client.join(lost)
+        async with asyncio.timeout(10):
+            while "dropped 1 events" not in server.output():
+                await asyncio.sleep(0.05)
+        receiver.failures.clear()
+        await client.join(kept)
+
+        assert await receiver.wait_count(1) == [{"name": "channel_occupied", "channel": kept}]
+        tries = [d for d in receiver.deliveries if d.status == 503]
+        assert {d.payload["events"][0]["channel"] for d in tries} == {lost}
+        metrics = await scrape_webhooks(server)
+        assert (metrics["failed_total"], metrics["sent_total"]) == (1.0, 1.0)
+        assert metrics["retried_total"] == len(tries) - 1
+
+
+async def test_a_full_queue_drops_new_events_and_counts_them(
+    start_server: StartServer, connect: Connect
+) -> None:
+    async with running_receiver(*[500] * 100) as receiver:
+        env = {**FAST, **METRICS, "REVERB_APP_WEBHOOKS": receiver.url, "REVURB_WEBHOOK_QUEUE_SIZE": "2"}
+        server = start_server(env)
+        client = await connect(server)
+        channels = [unique(f"full-{n}-") for n in range(5)]
+        await client.join(channels[0])
+        await receiver.wait_for(lambda _: bool(receiver.deliveries))  # the first is being retried
+        for channel in channels[1:]:
+            await client.join(channel)
+        async with asyncio.timeout(10):
+            while "is full (2 events): dropping new events" not in server.output():
+                await asyncio.sleep(0.05)
+        metrics = await scrape_webhooks(server)
+        assert (metrics["dropped_total"], metrics["queue_size"]) == (2.0, 3.0)
+        receiver.failures.clear()
+
+        events = await receiver.wait_count(3)
+        assert events == [{"name": "channel_occupied", "channel": channel} for channel in channels[:3]]
+        await receiver.assert_no_more()
+        assert (await scrape_webhooks(server))["queue_size"] == 0.0
+
+
+@pytest.mark.timeout(90)
+async def test_a_receiver_down_for_30_seconds_gets_everything_when_back(
+    start_server: StartServer, connect: Connect
+) -> None:
+    """Allowed to take ~40 s: the receiver is down for 30 s, then retries back off up to 10 s."""
+    receiver = Receiver()
+    server = start_server({**FAST, "REVERB_APP_WEBHOOKS": receiver.url})
+    client = await connect(server)
+    expected: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    back_at = loop.time() + 30
+    while loop.time() < back_at:
+        channel = unique("outage-")
+        await client.join(channel)
+        await client.send({"event": "pusher:unsubscribe", "data": {"channel": channel}})
+        expected += [
+            {"name": "channel_occupied", "channel": channel},
+            {"name": "channel_vacated", "channel": channel},
+        ]
+        await asyncio.sleep(3)
+    await receiver.start()
+    try:
+        assert await receiver.wait_count(len(expected), timeout=25) == expected
+        await receiver.assert_no_more()
+        assert [d.status for d in receiver.deliveries] == [200] * len(receiver.deliveries)
+        ids = [event_id for d in receiver.deliveries for event_id in d.ids]
+        assert len(ids) == len(set(ids)) == len(expected)
+    finally:
+        await receiver.stop()

@@ -31,6 +31,7 @@ class Delivery:
     headers: dict[str, str]
     body: str
     status: int
+    path: str = "/hooks"
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -65,7 +66,7 @@ class Receiver:
                 break
         status = self.failures.popleft() if self.failures else 200
         headers = {name.decode().lower(): value.decode() for name, value in scope["headers"]}
-        self.deliveries.append(Delivery(headers, body.decode(), status))
+        self.deliveries.append(Delivery(headers, body.decode(), status, scope["path"]))
         self._arrived.set()
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
@@ -85,20 +86,22 @@ class Receiver:
             await self._task
         self._server = self._task = None
 
-    def accepted(self) -> list[Delivery]:
-        """2xx deliveries, the first of each id (a receiver drops the rest as duplicates)."""
+    def accepted(self, path: str | None = None) -> list[Delivery]:
+        """2xx deliveries (to `path`, if given), the first of each id (a receiver drops the rest)."""
         seen: set[str] = set()
         unique: list[Delivery] = []
         for delivery in self.deliveries:
+            if path is not None and delivery.path != path:
+                continue
             key = delivery.headers[ID_HEADER]
             if delivery.status == 200 and key not in seen:
                 seen.add(key)
                 unique.append(delivery)
         return unique
 
-    def events(self) -> list[dict[str, Any]]:
-        """Every accepted event, in arrival order."""
-        return [event for delivery in self.accepted() for event in delivery.payload["events"]]
+    def events(self, path: str | None = None) -> list[dict[str, Any]]:
+        """Every accepted event (sent to `path`, if given), in arrival order."""
+        return [event for delivery in self.accepted(path) for event in delivery.payload["events"]]
 
     async def wait_for(
         self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = WAIT_TIMEOUT
