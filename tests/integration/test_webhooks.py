@@ -15,7 +15,7 @@ from tests.clients.node import NodeDriver
 from tests.support.fixture_types import Connect, StartServer
 from tests.support.metrics import scrape, value
 from tests.support.pusher_socket import dumps, unique
-from tests.support.servers import DEFAULT_APP, RunningServer
+from tests.support.servers import DEFAULT_APP, RedisServer, RunningServer
 from tests.support.webhook_receiver import Delivery, Receiver, running_receiver
 
 APP_ID, KEY, SECRET = (
@@ -35,6 +35,16 @@ EVERY_KIND = [
 #: Quick sending for tests: a short window.
 FAST = {"REVURB_WEBHOOK_BATCH_WINDOW": "0.02"}
 METRICS = {"REVURB_METRICS": "true", "REVURB_METRICS_PORT": "0", "REVURB_METRICS_TOKEN": "t"}
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Server env for one backend: alone in memory, or one node of a cluster on a real Redis."""
+    if request.param == "memory":
+        return {}
+    redis: RedisServer = request.getfixturevalue("redis_server")
+    prefix = f"webhooks-{unique()}"
+    return {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": redis.url, "REVERB_SCALING_CHANNEL": prefix}
 
 
 def config_file(tmp_path: Path, *hooks: dict[str, Any], **options: Any) -> list[str]:
@@ -62,11 +72,15 @@ def assert_signed(delivery: Delivery) -> None:
 
 @pytest.mark.node
 async def test_every_kind_arrives_signed_with_pusher_s_exact_body(
-    start_server: StartServer, connect: Connect, node_driver: NodeDriver, tmp_path: Path
+    start_server: StartServer,
+    connect: Connect,
+    node_driver: NodeDriver,
+    tmp_path: Path,
+    backend: dict[str, str],
 ) -> None:
     async with running_receiver() as receiver:
         args = config_file(tmp_path, {"url": receiver.url, "event_types": EVERY_KIND})
-        server = start_server(FAST, args)
+        server = start_server({**FAST, **backend}, args)
         cache, presence = unique("cache-"), unique("presence-")
         alice, bob = await connect(server), await connect(server)
 
@@ -166,10 +180,10 @@ async def test_filters_event_types_and_headers_per_url(
 
 
 async def test_500_three_times_then_200_delivers_each_event_once(
-    start_server: StartServer, connect: Connect
+    start_server: StartServer, connect: Connect, backend: dict[str, str]
 ) -> None:
     async with running_receiver(500, 500, 500) as receiver:
-        server = start_server({**FAST, **METRICS, "REVERB_APP_WEBHOOKS": receiver.url})
+        server = start_server({**FAST, **METRICS, **backend, "REVERB_APP_WEBHOOKS": receiver.url})
         channel = unique("retried-")
         await (await connect(server)).join(channel)
 
