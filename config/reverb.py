@@ -132,8 +132,9 @@ config = {
                 "queue_size": env("REVURB_WEBHOOK_QUEUE_SIZE", 10_000),
                 # Seconds one request may take before it counts as failed.
                 "timeout": env("REVURB_WEBHOOK_TIMEOUT", 10.0),
-                # With scaling: seconds before another node takes over a dead node's undelivered events.
-                "claim_after": env("REVURB_WEBHOOK_CLAIM_AFTER", 30.0),
+                # With scaling: seconds before another node takes over from a node that died while
+                # delivering (one node delivers at a time, in the cluster's order).
+                "claim_after": env("REVURB_WEBHOOK_CLAIM_AFTER", 10.0),
             },
         },
     },

@@ -129,9 +129,10 @@ class WebhookSettings:
     queue_size: int = 10_000
     #: Seconds one request may take (connect, send, answer) before it counts as failed.
     timeout: float = 10.0
-    #: With scaling: seconds a node may hold an undelivered event before another node takes it
-    #: over (a live node renews its hold well within this; a dead one cannot).
-    claim_after: float = 30.0
+    #: With scaling: seconds after which another node takes over from a node that stopped
+    #: delivering (died): its lease to deliver, and the events it had not delivered. A live node
+    #: renews both well within this.
+    claim_after: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

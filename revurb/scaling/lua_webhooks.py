@@ -12,9 +12,10 @@ from __future__ import annotations
 
 #: The stream's length bound (approximate, as MAXLEN ~): events beyond it, oldest first, are lost.
 STREAM_MAX = 100_000
-#: The stream below the prefix, and its consumer group.
+#: The stream below the prefix, its consumer group, and the lease of the node that delivers.
 STREAM = "webhooks"
 GROUP = "revurb"
+LEASE = "webhooks:lease"
 
 WEBHOOK = f"""
 local function webhook(p, app, event)
@@ -34,4 +35,22 @@ local function member_hook(p, app, channel, user, added)
   local event = '{{"name":"' .. name .. '","channel":' .. cjson.encode(channel)
   webhook(p, app, event .. ',"user_id":' .. cjson.encode(user) .. '}}')
 end
+"""
+
+#: KEYS: lease. ARGV: node, lease ms. Takes the lease if free, or renews it if this node holds it;
+#: returns 1 when this node holds it now. One node delivers at a time, so events reach a receiver
+#: in the stream's order (a consumer group alone would share them out among the nodes).
+LEASE_TAKE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+
+#: KEYS: lease. ARGV: node. Gives the lease up if this node holds it (a node stopping).
+LEASE_DROP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """

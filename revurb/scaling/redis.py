@@ -137,6 +137,7 @@ class RedisBackend(RedisState):
                 logger.exception("a part stopping before the Redis backend failed")
         if self._link is Link.UP:
             try:
+                await self._webhooks.release()
                 async with self._state_lock:
                     await asyncio.wait_for(self._share.leave(), STOP_FLUSH_SECONDS)
             except (*FAULTS, TimeoutError) as error:

@@ -1,11 +1,12 @@
-"""Webhook events in Redis: one stream for the cluster, read by every node through one consumer group.
+"""Webhook events in Redis: one stream for the cluster, read through one consumer group.
 
 Occupancy and membership events are appended by the scripts that decide them (`lua_webhooks.py`);
-events one node alone sees (client events, cache misses, counts) are appended by that node. Each
-entry goes to one node (XREADGROUP) and stays pending until that node acknowledges it, after a
-delivery or after giving up. A node renews its hold on what it still delivers (XCLAIM, which
-resets the entry's idle time); an entry idle longer than `claim_after`, because its node died, is
-taken over by another node (XAUTOCLAIM) and delivered by it.
+events one node alone sees (client events, cache misses, counts) are appended by that node. One
+node at a time delivers: the one holding the lease (renewed as it reads, lost `claim_after`
+seconds after it dies), so a receiver gets the events in the stream's order. Each entry it reads
+stays pending until it acknowledges it, after a delivery or after giving up; it renews its hold
+on what it still delivers (XCLAIM, which resets the entry's idle time). The next leader first
+takes over the entries idle longer than `claim_after` (XAUTOCLAIM): a dead node's undelivered ones.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from revurb.scaling.base import WebhookEntry, WebhookEvent
-from revurb.scaling.lua_webhooks import GROUP, STREAM, STREAM_MAX
+from revurb.scaling.lua_webhooks import GROUP, LEASE, LEASE_DROP, LEASE_TAKE, STREAM, STREAM_MAX
 from revurb.wire import frames
 
 logger = logging.getLogger("revurb.scaling")
@@ -39,12 +40,16 @@ class RedisWebhooks:
         self._client = client
         self._reader = reader
         self._stream = f"{prefix}:{STREAM}"
+        self._lease = f"{prefix}:{LEASE}"
+        self._take_lease = client.register_script(LEASE_TAKE)
+        self._drop_lease = client.register_script(LEASE_DROP)
+        self._leader = False
         self._node = node_id
         #: Events this node recorded and has not appended yet (Redis was down, or not yet flushed).
         self._unsent: deque[tuple[str, str]] = deque(maxlen=queue_size)
         self._ready = asyncio.Event()
         self._group_ready = False
-        self._claim_after_ms = 30_000
+        self._claim_after_ms = 10_000
         self._claim_at = 0.0
         self.enabled = False
 
@@ -82,9 +87,20 @@ class RedisWebhooks:
             self._ready.set()
 
     async def take(self, wait: float) -> list[WebhookEntry]:
-        """Entries abandoned by a dead node when it is time to look, else new ones (blocking)."""
+        """For the lease holder: entries abandoned by a dead node when it is time to look, else
+        new ones (blocking). Another node waits `wait` seconds and takes nothing."""
         await self._ensure_group()
         loop = asyncio.get_running_loop()
+        if not await self._take_lease(keys=[self._lease], args=[self._node, self._claim_after_ms]):
+            if self._leader:
+                logger.info("another node delivers the cluster's webhooks now")
+            self._leader = False
+            await asyncio.sleep(wait)
+            return []
+        if not self._leader:
+            logger.info("this node delivers the cluster's webhooks now")
+            self._leader = True
+            self._claim_at = 0.0  # what the last one left is sent first
         if loop.time() >= self._claim_at:
             self._claim_at = loop.time() + self._claim_after_ms / 1000 / CLAIM_CHECKS
             claimed: Any = await self._client.xautoclaim(
@@ -115,6 +131,12 @@ class RedisWebhooks:
             if "BUSYGROUP" not in str(error):
                 raise
         self._group_ready = True
+
+    async def release(self) -> None:
+        """Give the lease up (stopping), so another node delivers from now on."""
+        if self._leader:
+            self._leader = False
+            await self._drop_lease(keys=[self._lease], args=[self._node])
 
     async def hold(self, ids: list[str]) -> None:
         for start in range(0, len(ids), TAKE_COUNT):
