@@ -75,6 +75,8 @@ class Webhooks:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # What the last sockets' departures recorded (the drain closed them) goes out too.
+        await self._route(await self._backend.take_webhooks(0))
         senders = list(self._senders.values())
         for sender in senders:
             sender.closing = True

@@ -280,3 +280,20 @@ async def test_a_receiver_down_for_30_seconds_gets_everything_when_back(
         assert len(ids) == len(set(ids)) == len(expected)
     finally:
         await receiver.stop()
+
+
+async def test_the_sockets_closed_by_a_graceful_shutdown_are_announced_before_it_exits(
+    start_server: StartServer, connect: Connect
+) -> None:
+    async with running_receiver() as receiver:
+        server = start_server({**FAST, "REVERB_APP_WEBHOOKS": receiver.url, "REVURB_DRAIN_WINDOW": "0.2"})
+        channel = unique("closing-")
+        await (await connect(server)).join(channel)
+        await receiver.wait_count(1)
+
+        await asyncio.to_thread(server.stop)
+        assert "drained" in server.output()
+        assert receiver.events() == [
+            {"name": "channel_occupied", "channel": channel},
+            {"name": "channel_vacated", "channel": channel},
+        ]
