@@ -103,6 +103,11 @@ class Sender:
             self.in_flight = len(batch)
             try:
                 await self.deliver(batch)
+            except Exception:
+                self._stats.failed += 1
+                logger.exception(
+                    "webhook to %s (app %s): dropped %d events", self.hook.url, self.app.id, len(batch)
+                )
             finally:
                 self.in_flight = 0
                 self._stats.queued -= len(batch)

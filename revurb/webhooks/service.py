@@ -102,9 +102,15 @@ class Webhooks:
 
     async def _take_forever(self) -> None:
         while True:
-            entries = await self._backend.take_webhooks(TAKE_WAIT)
-            if entries:
-                await self._route(entries)
+            try:
+                entries = await self._backend.take_webhooks(TAKE_WAIT)
+                if entries:
+                    await self._route(entries)
+            except Exception:
+                # An app provider that failed, say: the events stay with the backend (pending in
+                # Redis, taken over later) or are lost (memory); the loop must go on either way.
+                logger.exception("taking webhook events failed")
+                await asyncio.sleep(TAKE_WAIT)
 
     async def _route(self, entries: list[WebhookEntry]) -> None:
         apps: dict[str, App | None] = {}

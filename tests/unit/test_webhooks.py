@@ -323,3 +323,63 @@ def test_webhook_metrics_sum_counters_over_processes_and_the_queue_over_live_one
     assert found[("revurb_webhooks_failed_total", ())] == 2
     assert found[("revurb_webhooks_dropped_total", ())] == 8
     assert found[("revurb_webhook_queue_size", ())] == 5
+
+
+async def test_a_sender_that_fails_unexpectedly_drops_the_batch_and_goes_on(
+    client: Callable[[Hooks], httpx.AsyncClient],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hooks, stats = Hooks(), WebhookStats()
+    one, done = sender(client(hooks), WebhookSettings(batch_window=0), stats)
+    real = request.build
+
+    def broken_once(*args: object) -> tuple[str, dict[str, str]]:
+        monkeypatch.setattr(request, "build", real)
+        raise ValueError("broken")
+
+    monkeypatch.setattr(request, "build", broken_once)
+    one.put(entry(1))
+    task = asyncio.create_task(one.run())
+    async with asyncio.timeout(5):
+        while not done:
+            await asyncio.sleep(0.01)
+    one.put(entry(2))
+    await hooks.wait(1)
+    task.cancel()
+    assert "dropped 1 events" in caplog.text
+    assert (stats.failed, stats.sent) == (1, 1)
+    assert [json.loads(sent.content)["events"] for sent in hooks.requests] == [[entry(2).event]]
+
+
+class FailingProvider(ConfigAppProvider):
+    def __init__(self, apps: list[App]) -> None:
+        super().__init__(apps)
+        self.failures = 1
+
+    async def find_by_id(self, app_id: str) -> App | None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("database away")
+        return await super().find_by_id(app_id)
+
+
+async def test_the_take_loop_survives_a_failing_provider(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("revurb.webhooks.service.TAKE_WAIT", 0.01)
+    backend = AckingBackend()
+    service = Webhooks(FAST, FailingProvider([APP]), Registry(backend), backend)
+    await service.start()
+    try:
+        backend.webhook(APP.id, occupied("lost"))
+        async with asyncio.timeout(5):
+            while "taking webhook events failed" not in caplog.text:
+                await asyncio.sleep(0.01)
+        backend.webhook("2", occupied("later"))  # another app: routed (and acknowledged) now
+        async with asyncio.timeout(5):
+            while not backend.acked:
+                await asyncio.sleep(0.01)
+    finally:
+        await service.stop()
+    assert backend.acked == [f"{backend.node_id}-2"]
