@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from revurb.apps import App, ConfigAppProvider, Webhook
+from revurb.channels.console import ConsoleTap, Watcher
 from revurb.channels.registry import Registry
 from revurb.config import WebhookSettings
 from revurb.scaling.base import WebhookEntry, WebhookEvent
@@ -383,3 +384,30 @@ async def test_the_take_loop_survives_a_failing_provider(
     finally:
         await service.stop()
     assert backend.acked == [f"{backend.node_id}-2"]
+
+
+async def test_each_try_is_reported_to_a_console_watching_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backoff, "BASE_SECONDS", 0.01)
+    hooks = Hooks(0, 500)  # refused, then 500, then 200
+    real = httpx.AsyncClient
+    monkeypatch.setattr(httpx, "AsyncClient", lambda **_: real(transport=httpx.MockTransport(hooks)))
+    backend = MemoryBackend()
+    registry = Registry(backend)
+    tap = ConsoleTap("node", rate=100)
+    watcher = Watcher()
+    tap.watchers.append(watcher)
+    registry.manager(APP).console = tap
+    service = Webhooks(FAST, ConfigAppProvider([APP]), registry, backend)
+    await service.start()
+    try:
+        backend.webhook(APP.id, occupied("watched"))
+        await hooks.wait(3)
+        await asyncio.sleep(0.05)
+    finally:
+        await service.stop()
+    entries = watcher.take()
+    assert [(e["kind"], e.get("event"), e.get("channel"), e.get("code")) for e in entries] == [
+        ("webhook", "channel_occupied", "watched", None),
+        ("webhook", "channel_occupied", "watched", 500),
+        ("webhook", "channel_occupied", "watched", 200),
+    ]
