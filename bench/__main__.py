@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import driver, report, scenarios, system
+from bench import driver, report, scenarios, system, webhooks
 from bench.servers import FloorLauncher, Launcher, RevurbLauncher, SoketiLauncher
 
 RESULTS = system.ROOT / "bench" / "results"
@@ -219,6 +219,8 @@ def main(argv: list[str]) -> int:
         env = {**os.environ, "PYTHONPATH": str(system.ROOT)}
         return subprocess.run([sys.executable, "-m", f"bench.{argv[0]}", *argv[1:]], env=env).returncode
     args = parse(argv)
+    if args.scenario == "webhooks":
+        args.variant.insert(0, webhooks.receiver_down_variant())
     system.raise_fd_limit()
     driver.ensure_installed()
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")

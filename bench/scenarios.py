@@ -380,3 +380,5 @@ SCENARIOS: dict[str, tuple[Callable[[argparse.Namespace], list[Case]], list[Colu
         ],
     ),
 }
+#: `bench/run webhooks` is the soak scenario with a receiver-down variant beside it (bench/webhooks.py).
+SCENARIOS["webhooks"] = SCENARIOS["soak"]

@@ -122,6 +122,20 @@ config = {
                 # Debug console entries per second and app at most (the rest are counted, not shown).
                 "console_rate": env("REVURB_DASHBOARD_CONSOLE_RATE", 100),
             },
+            # How webhooks are sent (docs/webhooks.md); each app lists its own URLs (`webhooks`).
+            "webhooks": {
+                # Seconds events wait to go out together in one request.
+                "batch_window": env("REVURB_WEBHOOK_BATCH_WINDOW", 0.05),
+                # Seconds a failing request is retried (exponential backoff, jitter); then dropped.
+                "retry_for": env("REVURB_WEBHOOK_RETRY_FOR", 300.0),
+                # Events waiting per app and URL at most; newer ones are dropped (counted, logged).
+                "queue_size": env("REVURB_WEBHOOK_QUEUE_SIZE", 10_000),
+                # Seconds one request may take before it counts as failed.
+                "timeout": env("REVURB_WEBHOOK_TIMEOUT", 10.0),
+                # With scaling: seconds before another node takes over from a node that died while
+                # delivering (one node delivers at a time, in the cluster's order).
+                "claim_after": env("REVURB_WEBHOOK_CLAIM_AFTER", 10.0),
+            },
         },
     },
     "apps": {
@@ -169,7 +183,10 @@ config = {
                 "max_presence_member_size": env("REVERB_APP_MAX_PRESENCE_MEMBER_SIZE", 2_048),
                 # Largest `data` of an event sent through the HTTP API, in bytes (413 above it).
                 "max_event_data_size": env("REVERB_APP_MAX_EVENT_DATA_SIZE", 10_240),
-                # Webhook URLs (comma-separated in the environment), or {"url": ..., "event_types": [...]}.
+                # Webhook URLs (comma-separated in the environment), or tables (docs/webhooks.md):
+                # {"url": "https://...", "event_types": ["channel_occupied", ...],
+                #  "filter": {"channel_name_starts_with": "presence-", "channel_name_ends_with": "-chat"},
+                #  "headers": {"Authorization": "Bearer ..."}}. URLs must be http:// or https://.
                 "webhooks": env("REVERB_APP_WEBHOOKS", []),
                 # Events the HTTP API accepts per second for this app (an event counts once per
                 # channel; Soketi's max_backend_events_per_sec); over it, 429. Counted cluster-wide

@@ -12,12 +12,41 @@ ClientEventsFrom = Literal["members", "all", "none"]
 CLIENT_EVENTS_FROM: tuple[ClientEventsFrom, ...] = ("members", "all", "none")
 
 
+#: The webhook kinds a server sends (Pusher's names). `subscription_count` only goes to webhooks
+#: that name it in `event_types`: it fires on every subscribe and unsubscribe.
+WEBHOOK_KINDS = (
+    "channel_occupied",
+    "channel_vacated",
+    "member_added",
+    "member_removed",
+    "client_event",
+    "cache_miss",
+    "subscription_count",
+)
+#: Kinds a webhook without `event_types` receives.
+DEFAULT_WEBHOOK_KINDS = WEBHOOK_KINDS[:-1]
+
+
 @dataclass(frozen=True, slots=True)
 class Webhook:
-    """A URL that receives the app's webhook events (all of them unless `event_types` is set)."""
+    """A URL that receives the app's webhook events (`DEFAULT_WEBHOOK_KINDS` unless `event_types`
+    is set), optionally only for channels whose names start or end with the given text (Soketi's
+    `filter`), with extra request `headers`."""
 
     url: str
     event_types: tuple[str, ...] = ()
+    channel_name_starts_with: str | None = None
+    channel_name_ends_with: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def wants(self, kind: str, channel: str | None) -> bool:
+        """Whether an event of `kind` on `channel` goes to this URL."""
+        if kind not in (self.event_types or DEFAULT_WEBHOOK_KINDS):
+            return False
+        if channel is None:
+            return True
+        starts, ends = self.channel_name_starts_with, self.channel_name_ends_with
+        return (starts is None or channel.startswith(starts)) and (ends is None or channel.endswith(ends))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from revurb.channels.names import ChannelKind, kind_of, server_to_user_channel
 from revurb.channels.presence import Member, presence_data
 from revurb.channels.roster import PENDING
 from revurb.channels.tally import AppTally
-from revurb.scaling.base import Backend, BusMessage, Receipt
+from revurb.scaling.base import Backend, BusMessage, Receipt, WebhookEvent
 from revurb.wire import codes, frames
 from revurb.wire.codes import ErrorCode
 from revurb.wire.connection import Connection
@@ -89,7 +89,7 @@ class ChannelManager:
         if kind.server_to_user:
             connection.send(frames.subscription_succeeded(name))
             return
-        await self.backend.add_subscriber(self.app.id, name)
+        count = await self.backend.add_subscriber(self.app.id, name)
         if member is not None:
             socket_id = connection.socket_id
             channel.members[socket_id] = member.user_id
@@ -101,6 +101,7 @@ class ChannelManager:
         await self._succeeded(connection, channel, kind)
         if member is None:
             self._count_changed(channel)
+            self._count_webhook(name, count)
 
     async def _check_presence_room(self, name: str, member: Member) -> None:
         members = await self.backend.members(self.app.id, name)
@@ -121,6 +122,8 @@ class ChannelManager:
         if kind.cache:
             cached = await self.backend.cache_get(self.app.id, channel.name)
             connection.send(cached["frame"] if cached else frames.cache_miss(channel.name))
+            if cached is None:
+                self.webhook({"name": "cache_miss", "channel": channel.name})
 
     async def unsubscribe(self, connection: Connection[App], name: str) -> None:
         """Remove a socket from a channel; tells the others when a presence user has left."""
@@ -134,15 +137,27 @@ class ChannelManager:
             self.console.unsubscribed(connection.socket_id, name)
         if channel.kind.server_to_user:
             return
-        await self.backend.remove_subscriber(self.app.id, name)
         user_id = channel.members.pop(connection.socket_id, None)
         if user_id is not None:
             if channel.roster is not None:
                 channel.roster.ahead.pop(connection.socket_id, None)
             if await self.backend.remove_member(self.app.id, name, user_id):
                 membership.changed(channel, user_id, False, None, None, None)
-        else:
+        # After the member: a receiver hears `member_removed` before `channel_vacated`, as from Pusher.
+        count = await self.backend.remove_subscriber(self.app.id, name)
+        if user_id is None:
             self._count_changed(channel)
+            self._count_webhook(name, count)
+
+    # Webhooks: the events this node alone sees (the backend records occupancy and membership)
+
+    def webhook(self, event: WebhookEvent) -> None:
+        """Record an event for the app's webhooks, if one of them wants it."""
+        if any(hook.wants(event["name"], event["channel"]) for hook in self.app.webhooks):
+            self.backend.webhook(self.app.id, event)
+
+    def _count_webhook(self, name: str, count: int) -> None:
+        self.webhook({"name": "subscription_count", "channel": name, "subscription_count": count})
 
     # Users
 

@@ -26,6 +26,7 @@ from revurb.config.settings import (
     ScalingSettings,
     Settings,
     TLSSettings,
+    WebhookSettings,
     normalise_path,
 )
 from revurb.config.sources import ENV_PATHS, LOCAL_CONFIG, env
@@ -44,6 +45,7 @@ __all__ = [
     "ScalingSettings",
     "Settings",
     "TLSSettings",
+    "WebhookSettings",
     "check",
     "create_provider",
     "env",

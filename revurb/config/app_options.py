@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from revurb.apps import CLIENT_EVENTS_FROM, App, Webhook
+from revurb.apps import CLIENT_EVENTS_FROM, WEBHOOK_KINDS, App, Webhook
 from revurb.config import values as v
 from revurb.config.reader import Reader, as_port, as_positive
 from revurb.config.settings import SCHEMES, ConfigError, Scheme
@@ -107,8 +107,13 @@ def _origins(label: str, raw: object) -> tuple[str, ...]:
     return v.as_str_list(label, raw) or ("*",)
 
 
+#: Keys a webhook table may have, and those of its `filter`.
+_WEBHOOK_KEYS = {"url", "event_types", "filter", "headers"}
+_FILTER_KEYS = ("channel_name_starts_with", "channel_name_ends_with")
+
+
 def _webhooks(label: str, raw: object) -> tuple[Webhook, ...]:
-    """A list of URLs (or a comma-separated string), or of `{url, event_types}` tables."""
+    """A list of URLs (or a comma-separated string), or of `{url, event_types, filter, headers}` tables."""
     if isinstance(raw, str):
         return tuple(Webhook(url=_url(label, url)) for url in v.as_str_list(label, raw))
     if not isinstance(raw, list | tuple):
@@ -118,14 +123,43 @@ def _webhooks(label: str, raw: object) -> tuple[Webhook, ...]:
         where = f"{label}[{index}]"
         if isinstance(item, str):
             hooks.append(Webhook(url=_url(where, item)))
-        elif isinstance(item, dict) and set(item) <= {"url", "event_types"} and "url" in item:
-            types = v.as_str_list(f"{where}.event_types", item.get("event_types", []))
-            hooks.append(Webhook(url=_url(f"{where}.url", item["url"]), event_types=types))
+        elif isinstance(item, dict) and set(item) <= _WEBHOOK_KEYS and "url" in item:
+            hooks.append(_webhook(where, item))
         else:
             raise ConfigError(
-                f"{where} must be a URL or a table with url and optional event_types, got {item!r}"
+                f"{where} must be a URL or a table with url and optional event_types, filter, headers, "
+                f"got {item!r}"
             )
     return tuple(hooks)
+
+
+def _webhook(where: str, item: dict[str, object]) -> Webhook:
+    types = v.as_str_list(f"{where}.event_types", item.get("event_types", []))
+    for kind in types:
+        if kind not in WEBHOOK_KINDS:
+            raise ConfigError(f"{where}.event_types: {kind!r} is not one of {', '.join(WEBHOOK_KINDS)}")
+    found = item.get("filter", {})
+    if not isinstance(found, dict) or not set(found) <= set(_FILTER_KEYS):
+        keys = " and/or ".join(_FILTER_KEYS)
+        raise ConfigError(f"{where}.filter must be a table with {keys}, got {found!r}")
+    starts, ends = (
+        v.as_optional_str(f"{where}.filter.{key}", found[key]) if key in found else None
+        for key in _FILTER_KEYS
+    )
+    headers = item.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(name, str) and name and isinstance(value, str) for name, value in headers.items()
+    ):
+        raise ConfigError(
+            f"{where}.headers must be a table of header names to string values, got {headers!r}"
+        )
+    return Webhook(
+        url=_url(f"{where}.url", item["url"]),
+        event_types=types,
+        channel_name_starts_with=starts,
+        channel_name_ends_with=ends,
+        headers=tuple(headers.items()),
+    )
 
 
 def _url(label: str, raw: object) -> str:

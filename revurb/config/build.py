@@ -18,6 +18,7 @@ from revurb.config.settings import (
     ScalingSettings,
     Settings,
     TLSSettings,
+    WebhookSettings,
 )
 from revurb.config.sources import (
     DASHBOARD,
@@ -27,6 +28,7 @@ from revurb.config.sources import (
     SCALING,
     SERVER,
     TLS,
+    WEBHOOKS,
     Layer,
     dotted,
 )
@@ -101,6 +103,7 @@ def build_settings(layer: Layer) -> Settings:
         metrics=_metrics(read),
         limits=_limits(read),
         dashboard=_dashboard(read),
+        webhooks=_webhooks(read),
     )
     read.check_unknown()
     if settings.drain_window >= settings.grace_period:
@@ -179,6 +182,17 @@ def _dashboard(read: Reader) -> DashboardSettings:
             "set REVURB_DASHBOARD_SECRET (servers.reverb.dashboard.secret)"
         )
     return dashboard
+
+
+def _webhooks(read: Reader) -> WebhookSettings:
+    defaults = WebhookSettings()
+    return WebhookSettings(
+        batch_window=read.get((*WEBHOOKS, "batch_window"), v.as_seconds, defaults.batch_window),
+        retry_for=read.get((*WEBHOOKS, "retry_for"), v.as_seconds, defaults.retry_for),
+        queue_size=read.get((*WEBHOOKS, "queue_size"), as_positive, defaults.queue_size),
+        timeout=read.get((*WEBHOOKS, "timeout"), v.as_float, defaults.timeout),
+        claim_after=read.get((*WEBHOOKS, "claim_after"), v.as_float, defaults.claim_after),
+    )
 
 
 def _tls(read: Reader) -> TLSSettings:

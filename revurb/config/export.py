@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from revurb.apps import App
+from revurb.apps import App, Webhook
 from revurb.config.settings import Settings
 
 
@@ -77,6 +77,13 @@ def settings_to_config(settings: Settings) -> dict[str, Any]:
             "share_interval": settings.dashboard.share_interval,
             "console_rate": settings.dashboard.console_rate,
         },
+        "webhooks": {
+            "batch_window": settings.webhooks.batch_window,
+            "retry_for": settings.webhooks.retry_for,
+            "queue_size": settings.webhooks.queue_size,
+            "timeout": settings.webhooks.timeout,
+            "claim_after": settings.webhooks.claim_after,
+        },
     }
     apps = [_app(app) for app in settings.apps]
     client = {"port": settings.client_port, "scheme": settings.client_scheme}
@@ -108,6 +115,19 @@ def _app(app: App) -> dict[str, Any]:
         "max_presence_members": app.max_presence_members,
         "max_presence_member_size": app.max_presence_member_size,
         "max_event_data_size": app.max_event_data_size,
-        "webhooks": [{"url": hook.url, "event_types": list(hook.event_types)} for hook in app.webhooks],
+        "webhooks": [_webhook(hook) for hook in app.webhooks],
         "max_backend_events_per_sec": app.max_backend_events_per_sec,
     }
+
+
+def _webhook(hook: Webhook) -> dict[str, Any]:
+    exported: dict[str, Any] = {"url": hook.url, "event_types": list(hook.event_types)}
+    found = {
+        "channel_name_starts_with": hook.channel_name_starts_with,
+        "channel_name_ends_with": hook.channel_name_ends_with,
+    }
+    if any(value is not None for value in found.values()):
+        exported["filter"] = {key: value for key, value in found.items() if value is not None}
+    if hook.headers:
+        exported["headers"] = dict(hook.headers)
+    return exported

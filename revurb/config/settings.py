@@ -118,6 +118,24 @@ class DashboardSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """How webhooks are sent (docs/webhooks.md); which URLs get them is per app."""
+
+    #: Seconds events wait to be sent together in one request (Pusher batches them too).
+    batch_window: float = 0.05
+    #: Seconds a failing request is retried, with exponential backoff, before its events are dropped.
+    retry_for: float = 300.0
+    #: Events waiting per app and URL at most; beyond it new ones are dropped (counted and logged).
+    queue_size: int = 10_000
+    #: Seconds one request may take (connect, send, answer) before it counts as failed.
+    timeout: float = 10.0
+    #: With scaling: seconds after which another node takes over from a node that stopped
+    #: delivering (died): its lease to deliver, and the events it had not delivered. A live node
+    #: renews both well within this.
+    claim_after: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the server needs, resolved from config files, environment and defaults."""
 
@@ -163,6 +181,7 @@ class Settings:
     metrics: MetricsSettings = MetricsSettings()
     limits: LimitSettings = LimitSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 def normalise_path(path: str) -> str:

@@ -26,6 +26,7 @@ TLS = (*SERVER, "options", "tls")
 METRICS = (*SERVER, "metrics")
 LIMITS = (*SERVER, "limits")
 DASHBOARD = (*SERVER, "dashboard")
+WEBHOOKS = (*SERVER, "webhooks")
 
 #: Environment variable -> where it lands in the nested configuration (Reverb's names first).
 ENV_PATHS: dict[str, ConfigPath] = {
@@ -99,6 +100,11 @@ ENV_PATHS: dict[str, ConfigPath] = {
     "REVURB_DASHBOARD_SECRET": (*DASHBOARD, "secret"),
     "REVURB_DASHBOARD_SHARE_INTERVAL": (*DASHBOARD, "share_interval"),
     "REVURB_DASHBOARD_CONSOLE_RATE": (*DASHBOARD, "console_rate"),
+    "REVURB_WEBHOOK_BATCH_WINDOW": (*WEBHOOKS, "batch_window"),
+    "REVURB_WEBHOOK_RETRY_FOR": (*WEBHOOKS, "retry_for"),
+    "REVURB_WEBHOOK_QUEUE_SIZE": (*WEBHOOKS, "queue_size"),
+    "REVURB_WEBHOOK_TIMEOUT": (*WEBHOOKS, "timeout"),
+    "REVURB_WEBHOOK_CLAIM_AFTER": (*WEBHOOKS, "claim_after"),
 }
 
 #: Short names accepted in files, stored under the full name so layers override each other.

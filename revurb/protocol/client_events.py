@@ -7,6 +7,7 @@ import time
 from revurb.apps import App
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import kind_of
+from revurb.scaling.base import WebhookEvent
 from revurb.wire import codes, frames
 from revurb.wire.codes import ErrorCode
 from revurb.wire.connection import Connection
@@ -35,8 +36,31 @@ def relay(connection: Connection[App], manager: ChannelManager, message: ClientM
     user_id = channel.members.get(connection.socket_id) if channel is not None else None
     frame = frames.event(message["event"], name, message.get("data"), user_id)
     manager.broadcast(name, frame, connection.socket_id)
+    if app.webhooks:
+        _webhook(connection, manager, message, name, user_id)
     if manager.console is not None:
         manager.console.client_event(connection.socket_id, name, message["event"], message.get("data"))
+
+
+def _webhook(
+    connection: Connection[App],
+    manager: ChannelManager,
+    message: ClientMessage,
+    name: str,
+    user_id: str | None,
+) -> None:
+    """Pusher's `client_event` webhook: `data` as a string, `user_id` on presence channels."""
+    data = message.get("data")
+    event: WebhookEvent = {
+        "name": "client_event",
+        "channel": name,
+        "event": message["event"],
+        "data": data if isinstance(data, str) else frames.dumps(data),
+        "socket_id": connection.socket_id,
+    }
+    if user_id is not None:
+        event["user_id"] = user_id
+    manager.webhook(event)
 
 
 def allow(connection: Connection[App], now: float) -> bool:

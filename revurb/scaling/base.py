@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
@@ -68,6 +69,28 @@ class BusStats(TypedDict):
     dropped: int
 
 
+class WebhookEvent(TypedDict):
+    """One event of a webhook body, in Pusher's shape (`name` is its kind)."""
+
+    name: str
+    channel: str
+    user_id: NotRequired[str]
+    event: NotRequired[str]
+    data: NotRequired[str]
+    socket_id: NotRequired[str]
+    subscription_count: NotRequired[int]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEntry:
+    """A webhook event waiting to be delivered. `id` names it for good (the Redis stream entry id,
+    or a number in this process), so a delivery that is retried or taken over keeps it."""
+
+    id: str
+    app_id: str
+    event: WebhookEvent
+
+
 class Node(Protocol):
     """What a backend calls back into: this node's registry of app managers."""
 
@@ -84,6 +107,9 @@ class Backend(ABC):
 
     def __init__(self) -> None:
         self.node_id = secrets.token_hex(8)
+        #: Run first by a `stop()` that lets go of shared state (Redis): parts that still need the
+        #: backend to finish (the webhook sender's acknowledgements) finish there.
+        self.before_stop: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self, node: Node) -> None:
         """Begin listening for other nodes' messages and keeping this node registered."""
@@ -149,6 +175,30 @@ class Backend(ABC):
 
     @abstractmethod
     async def cache_get(self, app_id: str, channel: str) -> CachedEvent | None: ...
+
+    # Webhooks: the backend decides occupancy and membership changes, so it records their events;
+    # the sender (`revurb.webhooks`) takes them from here and says when they are delivered.
+
+    @abstractmethod
+    def enable_webhooks(self, claim_after: float) -> None:
+        """Start recording webhook events (nothing is recorded until some app has webhooks).
+        `claim_after`: seconds before another node takes over events this one holds (scaling)."""
+
+    @abstractmethod
+    def webhook(self, app_id: str, event: WebhookEvent) -> None:
+        """Record an event this node alone sees (a client event, a cache miss, a new count)."""
+
+    @abstractmethod
+    async def take_webhooks(self, wait: float) -> list[WebhookEntry]:
+        """Events for this node to deliver, oldest first; waits up to `wait` seconds for some."""
+
+    async def hold_webhooks(self, ids: list[str]) -> None:
+        """Renew this node's hold on events it is still delivering (so no other node takes them)."""
+        return None
+
+    async def ack_webhooks(self, ids: list[str]) -> None:
+        """Events delivered (or given up): nobody needs to deliver them again."""
+        return None
 
     def health(self) -> dict[str, Any]:
         """Extra fields for `/up`; a degraded backend says so here."""

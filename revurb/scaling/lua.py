@@ -7,11 +7,14 @@ Keys (P is the configured prefix, `REVERB_SCALING_CHANNEL`; N a node id; A an ap
 `P:channels:A` set of occupied channels, `P:subs:A:C` hash node -> subscriptions,
 `P:presence:A:C:users` hash user -> info JSON, `P:presence:A:C:totals` hash user -> sockets,
 `P:presence:A:C:node:N` hash user -> sockets of N, `P:presence:A:C:version` the bus id of the
-channel's last membership change, `P:cache:A:C` the last event of a cache channel.
+channel's last membership change, `P:cache:A:C` the last event of a cache channel, `P:webhooks`
+the webhook events waiting for delivery (see `lua_webhooks.py`).
 Presence scripts live in `lua_presence.py`, the sweep and re-assert of a node's share in `lua_share.py`.
 """
 
 from __future__ import annotations
+
+from revurb.scaling.lua_webhooks import WEBHOOK
 
 #: KEYS: conn hash, index. ARGV: node, index entry, delta. Returns the app's socket count.
 CONNECTION = """
@@ -23,10 +26,16 @@ for _, v in ipairs(redis.call('HVALS', KEYS[1])) do total = total + tonumber(v) 
 return total
 """
 
-#: KEYS: subs hash, channels set, index. ARGV: node, index entry, delta, channel.
-#: Returns the channel's subscription count across the cluster.
-SUBSCRIPTION = """
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[3])
+#: KEYS: subs hash, channels set, index. ARGV: node, index entry, delta, channel, prefix, app.
+#: Returns the channel's subscription count across the cluster; records the webhook event of a
+#: channel that became occupied or vacated.
+SUBSCRIPTION = (
+    WEBHOOK
+    + """
+local delta = tonumber(ARGV[3])
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], delta)
+-- A removal the node had not counted changes nothing.
+local counted = n >= 0
 if n <= 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('SREM', KEYS[3], ARGV[2])
@@ -41,8 +50,12 @@ else
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[4])
 end
+if counted and ((delta > 0 and total == delta) or (delta < 0 and total == 0)) then
+  occupancy_hook(ARGV[5], ARGV[6], ARGV[4], delta > 0)
+end
 return total
 """
+)
 
 #: ARGV: prefix, node, heartbeat ms. Refreshes the heartbeat; returns 0 when the node must re-assert
 #: its share (its key had expired, it was swept, or Redis lost its data).

@@ -9,8 +9,13 @@ order, and a roster read together with its version says which changes it already
 
 from __future__ import annotations
 
+from revurb.scaling.lua_webhooks import WEBHOOK
+
 #: Lua helpers shared by every script that changes a roster. `bus_max` is the stream's length bound.
-ANNOUNCE = """
+#: Every announced change also records its webhook event.
+ANNOUNCE = (
+    WEBHOOK
+    + """
 local function version_key(p, app, channel)
   return p .. ':presence:' .. app .. ':' .. channel .. ':version'
 end
@@ -34,6 +39,7 @@ local function announce(p, bus_max, app, channel, user, info)
   end
   local frame = cjson.encode({event = event, channel = channel, data = data})
   publish_change(p, bus_max, app, channel, cjson.encode(header) .. '\\n' .. frame)
+  member_hook(p, app, channel, user, info ~= nil)
 end
 
 -- The roster emptied: its version goes too (the next change gets a later bus id anyway).
@@ -43,6 +49,7 @@ local function forget_version_if_empty(p, app, channel)
   end
 end
 """
+)
 
 #: KEYS: users hash, totals hash, node hash, index. ARGV: index entry, user id, user info JSON,
 #: prefix, bus max length, app, channel, bus payload announcing the user (header + frame).
@@ -56,6 +63,7 @@ redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 redis.call('SADD', KEYS[4], ARGV[1])
 if total == 1 then
   publish_change(ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+  member_hook(ARGV[4], ARGV[6], ARGV[7], ARGV[2], true)
   return 1
 end
 return 0
@@ -80,6 +88,7 @@ if total <= 0 then
   redis.call('HDEL', KEYS[2], ARGV[2])
   redis.call('HDEL', KEYS[1], ARGV[2])
   publish_change(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+  member_hook(ARGV[3], ARGV[5], ARGV[6], ARGV[2], false)
   forget_version_if_empty(ARGV[3], ARGV[5], ARGV[6])
   return 1
 end

@@ -10,6 +10,7 @@ a user's count never dips to zero on the way and only real membership changes ar
 from __future__ import annotations
 
 from revurb.scaling.lua_presence import ANNOUNCE
+from revurb.scaling.lua_webhooks import WEBHOOK
 
 _DROP_ENTRY = """
 local function drop_entry(p, bus_max, node, raw)
@@ -18,10 +19,11 @@ local function drop_entry(p, bus_max, node, raw)
     redis.call('HDEL', p .. ':conn:' .. e[2], node)
   elseif e[1] == 's' then
     local k = p .. ':subs:' .. e[2] .. ':' .. e[3]
-    redis.call('HDEL', k, node)
+    local had = redis.call('HDEL', k, node)
     if redis.call('HLEN', k) == 0 then
       redis.call('DEL', k)
       redis.call('SREM', p .. ':channels:' .. e[2], e[3])
+      if had == 1 then occupancy_hook(p, e[2], e[3], false) end
     end
   elseif e[1] == 'p' then
     local base = p .. ':presence:' .. e[2] .. ':' .. e[3]
@@ -104,21 +106,28 @@ return 0
 )
 
 #: ARGV: prefix, node, JSON [[index entry, app, channel or false, count], ...]: the node's socket
-#: counts (channel false) and subscription counts, set absolutely.
-REASSERT_COUNTS = """
+#: counts (channel false) and subscription counts, set absolutely (a channel they occupy anew
+#: records its webhook event).
+REASSERT_COUNTS = (
+    WEBHOOK
+    + """
 local p, node = ARGV[1], ARGV[2]
 local index = p .. ':index:' .. node
 for _, c in ipairs(cjson.decode(ARGV[3])) do
   if c[3] == false then
     redis.call('HSET', p .. ':conn:' .. c[2], node, c[4])
   else
-    redis.call('HSET', p .. ':subs:' .. c[2] .. ':' .. c[3], node, c[4])
+    local k = p .. ':subs:' .. c[2] .. ':' .. c[3]
+    local empty = redis.call('EXISTS', k) == 0
+    redis.call('HSET', k, node, c[4])
     redis.call('SADD', p .. ':channels:' .. c[2], c[3])
+    if empty and tonumber(c[4]) > 0 then occupancy_hook(p, c[2], c[3], true) end
   end
   redis.call('SADD', index, c[1])
 end
 return 0
 """
+)
 
 #: ARGV: prefix, bus max length, node, JSON [[index entry, app, channel, {user: [info, count]}]]:
 #: the node's presence sockets per channel, applied as a difference; real changes are announced.

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from revurb.scaling.base import CACHE_TTL_SECONDS, Backend, BusMessage, CachedEvent, Receipt
+from revurb.scaling.base import (
+    CACHE_TTL_SECONDS,
+    Backend,
+    BusMessage,
+    CachedEvent,
+    Receipt,
+    WebhookEntry,
+    WebhookEvent,
+)
 from revurb.scaling.mirror import Mirror
+from revurb.scaling.webhook_queue import LocalWebhooks, membership, occupancy
 
 
 class MemoryBackend(Backend):
@@ -15,6 +24,7 @@ class MemoryBackend(Backend):
         super().__init__()
         self._cache_ttl_ms = int(cache_ttl * 1000)
         self._mirror = Mirror()
+        self._webhooks = LocalWebhooks(self.node_id)
 
     def publish(self, message: BusMessage) -> Receipt:
         return None  # no bus: the caller delivers to this node, which is the whole cluster
@@ -29,10 +39,17 @@ class MemoryBackend(Backend):
         return self._mirror.connections.get(app_id, 0)
 
     async def add_subscriber(self, app_id: str, channel: str) -> int:
-        return self._mirror.add_subscriber(app_id, channel, 1)
+        count = self._mirror.add_subscriber(app_id, channel, 1)
+        if count == 1:
+            self._webhooks.put(app_id, occupancy(channel, True))
+        return count
 
     async def remove_subscriber(self, app_id: str, channel: str) -> int:
-        return self._mirror.add_subscriber(app_id, channel, -1)
+        had = self._mirror.subscription_count(app_id, channel)
+        count = self._mirror.add_subscriber(app_id, channel, -1)
+        if had and not count:
+            self._webhooks.put(app_id, occupancy(channel, False))
+        return count
 
     async def subscription_count(self, app_id: str, channel: str) -> int:
         return self._mirror.subscription_count(app_id, channel)
@@ -43,10 +60,16 @@ class MemoryBackend(Backend):
     async def add_member(
         self, app_id: str, channel: str, user_id: str, user_info: Any, socket_id: str
     ) -> bool:
-        return self._mirror.add_member(app_id, channel, user_id, user_info)
+        added = self._mirror.add_member(app_id, channel, user_id, user_info)
+        if added:
+            self._webhooks.put(app_id, membership(channel, user_id, True))
+        return added
 
     async def remove_member(self, app_id: str, channel: str, user_id: str) -> bool:
-        return self._mirror.remove_member(app_id, channel, user_id)
+        removed = self._mirror.remove_member(app_id, channel, user_id)
+        if removed:
+            self._webhooks.put(app_id, membership(channel, user_id, False))
+        return removed
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
         return self._mirror.roster(app_id, channel)
@@ -59,3 +82,12 @@ class MemoryBackend(Backend):
         if found is None:
             return None
         return {"frame": found[0], "ttl": found[1] // 1000}
+
+    def enable_webhooks(self, claim_after: float) -> None:
+        self._webhooks.enabled = True
+
+    def webhook(self, app_id: str, event: WebhookEvent) -> None:
+        self._webhooks.put(app_id, event)
+
+    async def take_webhooks(self, wait: float) -> list[WebhookEntry]:
+        return await self._webhooks.take(wait)

@@ -19,11 +19,12 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from revurb.scaling import bus, lua
-from revurb.scaling.base import BusMessage, BusStats, Node, Receipt
+from revurb.scaling.base import BusMessage, BusStats, Node, Receipt, WebhookEntry, WebhookEvent
 from revurb.scaling.connect import RedisOptions, connect, options_from
 from revurb.scaling.outbox import Outbox, Outgoing
 from revurb.scaling.read_pace import ReadPace
 from revurb.scaling.redis_state import FAULTS, RedisState
+from revurb.scaling.redis_webhooks import BLOCK_SECONDS, RedisWebhooks
 from revurb.scaling.share import Share
 
 __all__ = ["RedisBackend", "RedisOptions", "backend_from_settings"]
@@ -87,6 +88,13 @@ class RedisBackend(RedisState):
             self.options, READ_BLOCK_MS / 1000 + self.options.timeout, f"revurb-{self.node_id}-bus"
         )
         self._heartbeat = self._cmd.register_script(lua.HEARTBEAT)
+        # Webhook reads block too; the client is made now, its connection only when webhooks are on.
+        self._hooks_reader = connect(
+            self.options, BLOCK_SECONDS + self.options.timeout, f"revurb-{self.node_id}-webhooks"
+        )
+        self._webhooks = RedisWebhooks(
+            self._cmd, self._hooks_reader, self.prefix, self.node_id, self.options.queue_size
+        )
         self._share = Share(self._cmd, self.prefix, self.node_id, self._bus_max)
         self._outbox = Outbox(self.options.queue_size)
         self._dedupe = bus.Dedupe(self.node_id)
@@ -129,8 +137,14 @@ class RedisBackend(RedisState):
             logger.warning("Redis is unreachable at start: serving this node alone until it is back")
 
     async def stop(self) -> None:
+        for part in self.before_stop:
+            try:
+                await part()
+            except Exception:
+                logger.exception("a part stopping before the Redis backend failed")
         if self._link is Link.UP:
             try:
+                await self._webhooks.release()
                 async with self._state_lock:
                     await asyncio.wait_for(self._share.leave(), STOP_FLUSH_SECONDS)
             except (*FAULTS, TimeoutError) as error:
@@ -140,7 +154,7 @@ class RedisBackend(RedisState):
         await self._cancel_loops()
         self._healthy = False  # sockets still closing after this are this node's business only
         self._link = Link.DOWN
-        for client in (self._cmd, self._bus):
+        for client in (self._cmd, self._bus, self._hooks_reader):
             try:
                 await client.aclose()
             except FAULTS as error:
@@ -297,6 +311,55 @@ class RedisBackend(RedisState):
         if self._node is not None:
             self._node.on_bus_message(message)
 
+    # Webhooks (see `redis_webhooks.py`)
+
+    def enable_webhooks(self, claim_after: float) -> None:
+        if self._webhooks.enabled:
+            return
+        self._webhooks.enable(claim_after)
+        self._spawn(self._append_webhooks_forever())
+
+    def webhook(self, app_id: str, event: WebhookEvent) -> None:
+        self._webhooks.put(app_id, event)
+
+    async def take_webhooks(self, wait: float) -> list[WebhookEntry]:
+        if self._link is not Link.UP:
+            await asyncio.sleep(wait)
+            return []
+        generation = self._generation
+        try:
+            return await self._webhooks.take(wait)
+        except FAULTS as error:
+            self._failed("webhooks", error, generation)
+            return []
+
+    async def hold_webhooks(self, ids: list[str]) -> None:
+        await self._webhook_call("renew the hold on", self._webhooks.hold, ids)
+
+    async def ack_webhooks(self, ids: list[str]) -> None:
+        await self._webhook_call("acknowledge", self._webhooks.ack, ids)
+
+    async def _webhook_call(self, what: str, call: Any, ids: list[str]) -> None:
+        """A hold or acknowledgement that fails is not retried: at worst another node takes the
+        events over after `claim_after` and sends them again (the receiver sees the same id)."""
+        if not ids or self._link is not Link.UP:
+            return
+        try:
+            await call(ids)
+        except FAULTS as error:
+            logger.warning("could not %s %d webhook events: %s", what, len(ids), error)
+
+    async def _append_webhooks_forever(self) -> None:
+        while not self._stopping:
+            if not self._webhooks.has_unsent():
+                await self._webhooks.wait_unsent()
+            await self._up.wait()
+            generation = self._generation
+            try:
+                await self._webhooks.flush()
+            except FAULTS as error:
+                self._failed("webhooks", error, generation)
+
     # Faults and recovery
 
     def _failed(self, where: str, error: BaseException, generation: int | None = None) -> None:
@@ -329,7 +392,7 @@ class RedisBackend(RedisState):
 
     async def _recover(self) -> None:
         """Fresh connections, this node's share re-asserted, then the bus and the queue go on."""
-        for client in (self._cmd, self._bus):
+        for client in (self._cmd, self._bus, self._hooks_reader):
             # Whatever the pools held when Redis went away (half-read replies, dead sockets) goes.
             await client.connection_pool.disconnect()
         run_id = (await self._cmd.info("server"))["run_id"]

@@ -122,6 +122,7 @@ class RedisState(Backend):
             local = self._mirror.add_subscriber(app_id, channel, delta)
             keys = [self._key("subs", app_id, channel), self._key("channels", app_id), self._index]
             args: list[str | int] = [self.node_id, frames.dumps(["s", app_id, channel]), delta, channel]
+            args += [self.prefix, app_id]
             return await self._state(lambda: self._subscription(keys=keys, args=args), local)
 
     async def subscription_count(self, app_id: str, channel: str) -> int:

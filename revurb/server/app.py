@@ -29,6 +29,7 @@ from revurb.server.endpoint import PusherEndpoint
 from revurb.server.fast_path import RevurbFastPath
 from revurb.server.probes import health, json_response, metrics, ready
 from revurb.server.restart import RestartWatch
+from revurb.webhooks import Webhooks
 from revurb.wire.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class Revurb(Starlette):
     #: Offered to Revurb's own transport (`revurb.transport.hook.HOOK_ATTRIBUTE`).
     transport_fast_path: RevurbFastPath
     drain: Drain
+    webhooks: Webhooks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The HTTP API answers before Starlette's middleware and router: triggers are the hot path.
@@ -102,6 +104,7 @@ def create_app(
     api = HttpApi(settings, provider, registry)
     drain = Drain(settings, registry, backend, api)
     addresses = AddressLimit(settings.limits.max_connections_per_ip)
+    webhooks = Webhooks(settings.webhooks, provider, registry, backend)
     path = settings.path
     routes: list[BaseRoute] = [
         WebSocketRoute(path + "/app/{key}", PusherEndpoint(settings, provider, dispatcher, addresses)),
@@ -123,7 +126,8 @@ def create_app(
         sweeper = asyncio.create_task(_sweep_forever(registry, await _sweep_interval(settings, provider)))
         restart = RestartWatch(settings)
         await restart.start()
-        parts = _metrics_parts(revurb) + (dashboard.parts if dashboard is not None else [])
+        parts: list[Part] = [webhooks, *_metrics_parts(revurb)]
+        parts += dashboard.parts if dashboard is not None else []
         for part in parts:
             await part.start()
         undo_signals = _drain_on_signals(drain) if drain_on_signals else None
@@ -151,7 +155,7 @@ def create_app(
         exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
     )
     revurb.registry, revurb.backend, revurb.provider, revurb.settings = registry, backend, provider, settings
-    revurb.api, revurb.drain = api, drain
+    revurb.api, revurb.drain, revurb.webhooks = api, drain, webhooks
     revurb.transport_fast_path = RevurbFastPath(settings, provider, dispatcher, api, backend, addresses)
     revurb.state.revurb = revurb
     return revurb

@@ -9,7 +9,7 @@ leaves its snapshot in a file (`server/metrics_files.py`) and a scrape sums them
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -63,11 +63,29 @@ class Snapshot(TypedDict):
     #: endpoint -> (per-bucket counts, the last one unbounded; total seconds).
     latency: dict[str, tuple[list[int], float]]
     bus: BusStats
+    webhooks: NotRequired[WebhookCounts]
+
+
+class WebhookCounts(TypedDict):
+    sent: int
+    retried: int
+    failed: int
+    dropped: int
+    queued: int
 
 
 def take_snapshot(app: Revurb, pid: int) -> Snapshot:
     """The numbers of this process now (called on a scrape or by the worker's file writer)."""
-    return snapshot_of(app.registry, app.api.tally, app.backend, pid)
+    snapshot = snapshot_of(app.registry, app.api.tally, app.backend, pid)
+    stats = app.webhooks.stats
+    snapshot["webhooks"] = {
+        "sent": stats.sent,
+        "retried": stats.retried,
+        "failed": stats.failed,
+        "dropped": stats.dropped,
+        "queued": stats.queued,
+    }
+    return snapshot
 
 
 def snapshot_of(registry: Registry, api: ApiTally, backend: Backend, pid: int) -> Snapshot:
@@ -116,6 +134,7 @@ def families(counters: Sequence[Snapshot], gauges: Sequence[Snapshot]) -> Iterat
     yield from _app_families(counters, gauges)
     yield from _api_families(counters)
     yield from _bus_families(counters, gauges)
+    yield from _webhook_families(counters, gauges)
 
 
 def _app_families(counters: Sequence[Snapshot], gauges: Sequence[Snapshot]) -> Iterator[Metric]:
@@ -235,6 +254,23 @@ def _bus_families(counters: Sequence[Snapshot], gauges: Sequence[Snapshot]) -> I
     yield CounterMetricFamily(
         "revurb_outbox_dropped", "Messages dropped from a full outbox.", total("dropped")
     )
+
+
+#: Webhook counters: field -> (metric name, help).
+_WEBHOOK_COUNTERS = {
+    "sent": ("revurb_webhooks_sent", "Webhook requests answered with a 2xx."),
+    "retried": ("revurb_webhooks_retried", "Webhook requests that failed and were tried again."),
+    "failed": ("revurb_webhooks_failed", "Webhook requests given up after retrying (events dropped)."),
+    "dropped": ("revurb_webhooks_dropped", "Webhook events dropped because their queue was full."),
+}
+
+
+def _webhook_families(counters: Sequence[Snapshot], gauges: Sequence[Snapshot]) -> Iterator[Metric]:
+    for field, (name, doc) in _WEBHOOK_COUNTERS.items():
+        total = sum(s["webhooks"][field] for s in counters if "webhooks" in s)  # type: ignore[literal-required]
+        yield CounterMetricFamily(name, doc, float(total))
+    queued = sum(s["webhooks"]["queued"] for s in gauges if "webhooks" in s)
+    yield GaugeMetricFamily("revurb_webhook_queue_size", "Webhook events waiting to be sent.", float(queued))
 
 
 def _app_ids(snapshots: Iterable[Snapshot]) -> set[str]:

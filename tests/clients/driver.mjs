@@ -490,6 +490,15 @@ const commands = {
     }
   },
 
+  // The Node SDK's webhook check: `headers` (names lower-cased, as Node's http gives them) and
+  // the raw body as received; answers whether it is valid and what the SDK read from it.
+  webhook(cmd) {
+    const sdk = new PusherServer({ appId: String(cmd.appId), key: cmd.key, secret: cmd.secret });
+    const hook = sdk.webhook({ headers: cmd.headers, rawBody: cmd.rawBody });
+    const valid = hook.isValid();
+    return valid ? { valid, time: hook.getTime().getTime(), events: hook.getEvents() } : { valid };
+  },
+
   exit() {
     for (const state of clients.values()) {
       try {

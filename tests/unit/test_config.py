@@ -20,6 +20,7 @@ from revurb.config import (
     ScalingSettings,
     Settings,
     TLSSettings,
+    WebhookSettings,
     check,
     handoff,
     load_settings,
@@ -121,6 +122,11 @@ EXTRA_VARIABLES: dict[str, tuple[str, Any]] = {
     "REVURB_DASHBOARD_SECRET": ("d-secret", lambda s: s.dashboard.secret == "d-secret"),
     "REVURB_DASHBOARD_SHARE_INTERVAL": ("2.5", lambda s: s.dashboard.share_interval == 2.5),
     "REVURB_DASHBOARD_CONSOLE_RATE": ("7", lambda s: s.dashboard.console_rate == 7),
+    "REVURB_WEBHOOK_BATCH_WINDOW": ("0", lambda s: s.webhooks.batch_window == 0.0),
+    "REVURB_WEBHOOK_RETRY_FOR": ("60", lambda s: s.webhooks.retry_for == 60.0),
+    "REVURB_WEBHOOK_QUEUE_SIZE": ("50", lambda s: s.webhooks.queue_size == 50),
+    "REVURB_WEBHOOK_TIMEOUT": ("2.5", lambda s: s.webhooks.timeout == 2.5),
+    "REVURB_WEBHOOK_CLAIM_AFTER": ("5", lambda s: s.webhooks.claim_after == 5.0),
 }
 
 ALL_VARIABLES = {**DESIGN_VARIABLES, **EXTRA_VARIABLES}
@@ -500,6 +506,34 @@ FILE_ERRORS: list[tuple[object, str | None]] = [
         {"apps": {"apps": [{"key": "k", "secret": "s", "webhooks": [{"uri": "http://x"}]}]}},
         "apps.apps[0].webhooks (in c.json)[0] must be a URL or a table with url and optional event_types",
     ),
+    (
+        {
+            "apps": {
+                "apps": [{"key": "k", "secret": "s", "webhooks": [{"url": "http://x", "event_types": ["y"]}]}]
+            }
+        },
+        "apps.apps[0].webhooks (in c.json)[0].event_types: 'y' is not one of channel_occupied",
+    ),
+    (
+        {
+            "apps": {
+                "apps": [{"key": "k", "secret": "s", "webhooks": [{"url": "http://x", "filter": {"a": 1}}]}]
+            }
+        },
+        "apps.apps[0].webhooks (in c.json)[0].filter must be a table with channel_name_starts_with and/or",
+    ),
+    (
+        {
+            "apps": {
+                "apps": [{"key": "k", "secret": "s", "webhooks": [{"url": "http://x", "headers": {"a": 1}}]}]
+            }
+        },
+        "apps.apps[0].webhooks (in c.json)[0].headers must be a table of header names to string values",
+    ),
+    (
+        {"apps": {"apps": [{"key": "k", "secret": "s", "webhooks": [{"url": "ws://x"}]}]}},
+        "apps.apps[0].webhooks (in c.json)[0].url must be an http:// or https:// URL, got 'ws://x'",
+    ),
     ([1, 2], "must hold an object at the top level"),
     (
         {"apps": {"apps": [{"key": "k", "secret": ["hidden-value"]}]}},
@@ -590,7 +624,16 @@ EVERY_APP_OPTION = App(
     max_presence_members=11,
     max_presence_member_size=111,
     max_event_data_size=1111,
-    webhooks=(Webhook("http://h", ("x",)),),
+    webhooks=(
+        Webhook("http://h", ("member_added",)),
+        Webhook(
+            "https://h2/x",
+            ("subscription_count",),
+            channel_name_starts_with="presence-",
+            channel_name_ends_with="-chat",
+            headers=(("Authorization", "Bearer t"),),
+        ),
+    ),
     max_backend_events_per_sec=50,
 )
 EVERY_SETTING = Settings(
@@ -639,6 +682,7 @@ EVERY_SETTING = Settings(
         request_head_timeout=3.0, keep_alive_timeout=7.0, max_headers=50, max_connections_per_ip=9
     ),
     dashboard=DashboardSettings(enabled=True, path="/live", secret="d", share_interval=0.5, console_rate=9),
+    webhooks=WebhookSettings(batch_window=0.2, retry_for=30.0, queue_size=7, timeout=1.5, claim_after=4.0),
 )
 
 
@@ -651,6 +695,8 @@ EVERY_SETTING = Settings(
         (EVERY_SETTING.metrics, MetricsSettings()),
         (EVERY_SETTING.limits, LimitSettings()),
         (EVERY_SETTING.dashboard, DashboardSettings()),
+        (EVERY_SETTING.webhooks, WebhookSettings()),
+        (EVERY_APP_OPTION.webhooks[1], Webhook("")),
         (EVERY_APP_OPTION, App(id="", key="", secret="")),
     ],
 )
