@@ -27,7 +27,16 @@ def become_server(settings: Settings) -> NoReturn:
     os.environ[HANDOFF_VARIABLE] = handoff(settings)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", __name__])
+    os.execv(sys.executable, serving_command(sys.path))
+
+
+def serving_command(search_path: list[str]) -> list[str]:
+    """The serving interpreter's argv. `python -m` would put the working directory first on the
+    module search path, where a stray `uvicorn.py` or `redis.py` would shadow the real one: `-P`
+    leaves it off, unless this process had it there too (`python -m revurb start`)."""
+    here = {"", os.getcwd()}
+    safe = [] if here & set(search_path) else ["-P"]
+    return [sys.executable, *safe, "-m", __name__]
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from revurb.serving import _not_importable
+from revurb.serving import _not_importable, serving_command
 
 #: A module of the standard library that nothing in the test run imports by itself.
 MODULE = "this"
@@ -30,3 +30,15 @@ def test_a_module_already_imported_stays() -> None:
     with _not_importable("json"):
         assert sys.modules["json"] is module
     assert sys.modules["json"] is module
+
+
+def test_the_serving_process_puts_the_working_directory_on_its_path_only_if_this_one_had_it() -> None:
+    # The installed `revurb` script: its own folder first, not the working directory.
+    assert serving_command(["/venv/bin", "/usr/lib/python3.11"]) == [
+        sys.executable,
+        "-P",
+        "-m",
+        "revurb.serving",
+    ]
+    # `python -m revurb start`: the working directory first, as an app provider there may need.
+    assert serving_command(["", "/usr/lib/python3.11"]) == [sys.executable, "-m", "revurb.serving"]
