@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from revurb.apps import App, AppProvider, ConfigAppProvider
 from revurb.channels.registry import Registry
 from revurb.config import WebhookSettings
 from revurb.scaling.base import Backend, WebhookEntry, WebhookEvent
-from revurb.webhooks.sender import Sender
 from revurb.webhooks.stats import WebhookStats
+
+if TYPE_CHECKING:
+    import httpx
+
+    from revurb.webhooks.sender import Sender
 
 logger = logging.getLogger("revurb.webhooks")
 
@@ -58,6 +60,10 @@ class Webhooks:
         apps = await self._provider.all()
         if isinstance(self._provider, ConfigAppProvider) and not any(app.webhooks for app in apps):
             return  # nothing to send, ever: record nothing (a database provider may add URLs later)
+        # The HTTP client (httpx and what it imports: about 6 MB of a server's RSS) is loaded only
+        # when there may be something to send.
+        import httpx
+
         self._client = httpx.AsyncClient(
             timeout=self._settings.timeout,
             limits=httpx.Limits(
@@ -135,6 +141,8 @@ class Webhooks:
             sender = self._senders.get((app.id, hook.url))
             if sender is None:
                 assert self._client is not None
+                from revurb.webhooks.sender import Sender  # imported with httpx, by `start`
+
                 sender = Sender(app, hook, self._client, self._settings, self.stats, self._report, self._done)
                 self._senders[(app.id, hook.url)] = sender
                 self._spawn(sender.run(), self._sender_tasks)

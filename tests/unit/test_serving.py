@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import subprocess
 import sys
 
 import pytest
@@ -42,3 +43,26 @@ def test_the_serving_process_puts_the_working_directory_on_its_path_only_if_this
     ]
     # `python -m revurb start`: the working directory first, as an app provider there may need.
     assert serving_command(["", "/usr/lib/python3.11"]) == [sys.executable, "-m", "revurb.serving"]
+
+
+#: An app served on defaults, started and stopped through its lifespan, then what it imported.
+SERVED_ON_DEFAULTS = """
+import asyncio, sys
+from revurb.config import settings_from_env
+from revurb.server.app import create_app, lifespan_of
+app = create_app(settings_from_env({"REVERB_APP_ID": "1", "REVERB_APP_KEY": "k", "REVERB_APP_SECRET": "s"}))
+async def main():
+    async with lifespan_of(app)(app):
+        pass
+asyncio.run(main())
+print(" ".join(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def test_a_server_on_defaults_imports_no_redis_client_http_client_or_typer() -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", SERVED_ON_DEFAULTS], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.split()
+    assert "revurb" in loaded
+    # (click stays: uvicorn's package imports its own command line.)
+    assert {"redis", "httpx", "typer", "pydantic"} & set(loaded) == set()
