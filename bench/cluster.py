@@ -312,12 +312,17 @@ async def run_once(
         b.stop()
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+def _cluster(args: argparse.Namespace) -> tuple[Redis, RevurbLauncher, dict[str, Any]]:
+    """A private Redis, a launcher of nodes that scale through it, and the machine's description."""
     redis = Redis()
     node_env = {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": redis.url, "REVERB_SCALING_CHANNEL": "bench"}
-    launcher = RevurbLauncher(args.commit, node_env)
     machine = system.machine(find_node())
     machine["redis"] = redis.version
+    return redis, RevurbLauncher(args.commit, node_env), machine
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    redis, launcher, machine = _cluster(args)
     result: dict[str, Any] = {
         "scenario": "cluster",
         "options": _options(args),
@@ -347,11 +352,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 async def run_fixed_rate(args: argparse.Namespace) -> dict[str, Any]:
     """Saturated fan-out of each case, then fixed open-loop rates at fractions of the cross-node one."""
-    redis = Redis()
-    node_env = {"REVERB_SCALING_ENABLED": "true", "REDIS_URL": redis.url, "REVERB_SCALING_CHANNEL": "bench"}
-    launcher = RevurbLauncher(args.commit, node_env)
-    machine = system.machine(find_node())
-    machine["redis"] = redis.version
+    redis, launcher, machine = _cluster(args)
     fractions = [float(part) for part in args.fractions.split(",") if part.strip()]
     rows: dict[str, list[dict[str, Any]]] = {}
     try:
