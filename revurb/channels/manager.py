@@ -157,7 +157,8 @@ class ChannelManager:
             self.backend.webhook(self.app.id, event)
 
     def _count_webhook(self, name: str, count: int) -> None:
-        self.webhook({"name": "subscription_count", "channel": name, "subscription_count": count})
+        if self.app.webhooks:  # every subscribe and unsubscribe: no event built for nobody
+            self.webhook({"name": "subscription_count", "channel": name, "subscription_count": count})
 
     # Users
 

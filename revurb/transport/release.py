@@ -10,6 +10,7 @@ churn does not trim at all (closes keep coming); one trim costs a few millisecon
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from collections.abc import Callable
 
@@ -19,6 +20,7 @@ WAVE = 1_000
 QUIET_SECONDS = 0.5
 
 
+@functools.cache
 def _libc_trim() -> Callable[[], object]:
     """glibc's `malloc_trim(0)`, or nothing to do where the C library has none (musl, macOS)."""
     import ctypes  # only when first needed: a server that never trims never loads it
@@ -31,14 +33,9 @@ def _no_trim() -> None:
     return None
 
 
-_trims: list[Callable[[], object]] = []
-
-
 def trim_allocator() -> None:
     """Return the C allocator's free pages to the system (once start-up's garbage is gone, say)."""
-    if not _trims:
-        _trims.append(_libc_trim())
-    _trims[0]()
+    _libc_trim()()
 
 
 class Release:
