@@ -101,6 +101,10 @@ class ConfigAppProvider:
     async def find_by_id(self, app_id: str) -> App | None:
         return self._by_id.get(app_id)
 
+    def by_id(self, app_id: str) -> App | None:
+        """`find_by_id` without awaiting: configured apps are all in memory."""
+        return self._by_id.get(app_id)
+
     async def find_by_key(self, key: str) -> App | None:
         return self._by_key.get(key)
 

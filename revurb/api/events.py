@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,33 +124,39 @@ def parse_batch(app: App, payload: Any) -> list[Event]:
 
 
 def publish(manager: ChannelManager, event: Event) -> Receipt:
-    """Encode the event once per channel and hand it to every node; the receipt of the last channel
-    (messages are placed in order, so it is the last to be placed)."""
+    """Hand the event to every node, encoded once per channel that anyone may receive it on; the
+    receipt of the last channel (messages are placed in order, so it is the last to be placed)."""
     receipt: Receipt = None
+    console = manager.console
     for channel in event.channels:
-        receipt = manager.broadcast(channel, frames.event(event.name, channel, event.data), event.socket_id)
-        if manager.console is not None:
-            manager.console.api_event(channel, event.name, event.data, event.socket_id)
+        receipt = manager.broadcast_event(channel, event.name, event.data, event.socket_id)
+        if console is not None:
+            console.api_event(channel, event.name, event.data, event.socket_id)
     return receipt
 
 
-async def publish_all(manager: ChannelManager, events: list[Event]) -> None:
-    """Publish events in order and return once each has its place in the cluster's order.
+def publish_all(manager: ChannelManager, events: list[Event]) -> Awaitable[None] | None:
+    """Publish events in order; what to await before answering, or None if nothing.
 
-    With scaling on, that is when Redis accepted them, or, while Redis is known to be down, when
-    they are queued to follow once it is back: a 2xx answer means exactly this (docs/scaling.md).
-    Cache channels keep the event as their last one.
+    With scaling on, the answer waits until Redis accepted them, or, while Redis is known to be
+    down, until they are queued to follow once it is back: a 2xx answer means exactly this
+    (docs/scaling.md). Cache channels keep the event as their last one.
     """
     receipt: Receipt = None
     for event in events:
         receipt = publish(manager, event) or receipt
+    cached = [(event, channel) for event in events for channel in event.channels if kind_of(channel).cache]
+    if receipt is None and not cached:
+        return None
+    return _placed(manager, receipt, cached)
+
+
+async def _placed(manager: ChannelManager, receipt: Receipt, cached: list[tuple[Event, str]]) -> None:
     if receipt is not None:
         await receipt
-    for event in events:
-        for channel in event.channels:
-            if kind_of(channel).cache:
-                frame = frames.event(event.name, channel, event.data)
-                await manager.backend.cache_put(manager.app.id, channel, frame)
+    for event, channel in cached:
+        frame = frames.event(event.name, channel, event.data)
+        await manager.backend.cache_put(manager.app.id, channel, frame)
 
 
 async def channel_info(manager: ChannelManager, channel: str, info: frozenset[str]) -> dict[str, int]:

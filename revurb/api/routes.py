@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 from urllib.parse import parse_qsl
 
 from revurb.api import events, queries, signature
@@ -25,7 +25,7 @@ from revurb.api.errors import (
     unauthorized,
 )
 from revurb.api.tally import ApiTally
-from revurb.apps import App, AppProvider
+from revurb.apps import App, AppProvider, ConfigAppProvider
 from revurb.channels.manager import ChannelManager
 from revurb.channels.names import is_valid_name
 from revurb.channels.registry import Registry
@@ -49,8 +49,12 @@ class ApiRequest:
     body: bytes
 
 
-Handler = Callable[[ApiRequest, ChannelManager], Awaitable[Any]]
+#: An endpoint's JSON result, now or to be awaited (an endpoint that never has to wait answers at once).
+Result = dict[str, Any] | Awaitable[dict[str, Any]]
+Handler = Callable[[ApiRequest, ChannelManager], Result]
 Matched = tuple[Handler, str, dict[str, str]]
+#: What `HttpApi.answer` returns: the response, or (when something had to be awaited) an awaitable of it.
+Answer = Union["ApiResponse", Awaitable["ApiResponse"]]
 
 
 def parse_query(raw: bytes) -> dict[str, str]:
@@ -83,6 +87,15 @@ class ApiResponse:
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> ApiResponse:
     extra = tuple((name.lower().encode(), value.encode()) for name, value in (headers or {}).items())
     return ApiResponse(status, frames.dumps_bytes(payload), extra)
+
+
+def error_response(error: ApiError) -> ApiResponse:
+    return json_response(error.status, {"error": error.message}, error.headers)
+
+
+async def settled(answer: Answer) -> ApiResponse:
+    """The response of `HttpApi.answer`, awaited if it had to wait."""
+    return answer if isinstance(answer, ApiResponse) else await answer
 
 
 async def respond(send: Send, response: ApiResponse) -> None:
@@ -118,6 +131,14 @@ class HttpApi:
             (re.compile(prefix + route), handler, method) for route, handler, method in endpoints
         ]
         self._starts = (settings.path + "/apps/", settings.path + "/users/")
+        self._apps_prefix = settings.path + "/apps/"
+        #: The two publishing endpoints, matched without a regular expression (the hot path).
+        self._publishing = {
+            "events": (self.trigger, "POST"),
+            "batch_events": (self.trigger_batch, "POST"),
+        }
+        #: Apps from configuration are found without awaiting the provider.
+        self._known_apps = provider if type(provider) is ConfigAppProvider else None
         self.tally = ApiTally()
         #: Set by the drain: every request is answered 503, so a proxy retries it on another node.
         self.refusing = False
@@ -135,6 +156,11 @@ class HttpApi:
         """The endpoint for a path below the mount point: handler, allowed method, path parameters."""
         if not path.startswith(self._starts):
             return None
+        if path.startswith(self._apps_prefix):
+            app_id, _, endpoint = path[len(self._apps_prefix) :].partition("/")
+            publishing = self._publishing.get(endpoint)
+            if publishing is not None and app_id:
+                return publishing[0], publishing[1], {"app_id": app_id}
         for pattern, handler, method in self.endpoints:
             found = pattern.fullmatch(path)
             if found is not None:
@@ -153,50 +179,91 @@ class HttpApi:
                 headers = {**error.headers, "Connection": "close"}
                 await respond(send, json_response(error.status, {"error": error.message}, headers))
                 return
-        response = await self.answer(
+        answer = self.answer(
             method, self.local_path(scope), scope["path"], scope.get("query_string", b""), body, matched
         )
-        await respond(send, response)
+        await respond(send, await settled(answer))
 
-    async def answer(
+    def answer(
         self, method: str, local_path: str, full_path: str, query_string: bytes, body: bytes, matched: Matched
-    ) -> ApiResponse:
+    ) -> Answer:
         """Check and run one complete request; `HttpProtocol` calls this directly for speed.
 
         `local_path` is the path below a host app's mount point, `full_path` the path as received.
+        The response comes at once when nothing had to be awaited (a trigger on the memory backend
+        with apps from configuration), else as an awaitable.
         """
         started = time.perf_counter()
-        response = await self._answer(method, local_path, full_path, query_string, body, matched)
-        self.tally.record(matched[0].__name__, response.status, time.perf_counter() - started)
-        # Counted per app only for apps that have a manager: a made-up id in a path adds nothing.
+        handler, _, path_params = matched
+        try:
+            request = self._request(method, query_string, body, matched)
+            known = self._known_apps
+            if known is None or "app_id" not in path_params:
+                return self._answer_later(started, request, local_path, full_path, matched)
+            result = self._run(known.by_id(path_params["app_id"]), request, local_path, full_path, handler)
+        except ApiError as error:
+            return self._done(started, matched, error_response(error))
+        if isinstance(result, dict):
+            return self._done(started, matched, ApiResponse(200, frames.dumps_bytes(result)))
+        return self._finish(started, matched, result)
+
+    def _request(self, method: str, query_string: bytes, body: bytes, matched: Matched) -> ApiRequest:
+        if self.refusing:
+            raise draining()
+        allowed = matched[1]
+        # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
+        if method != allowed:
+            raise method_not_allowed(method, allowed)
+        if len(body) > self.settings.max_request_size:
+            raise self.body_too_large()
+        return ApiRequest(method, matched[2], parse_query(query_string), body)
+
+    def _run(
+        self, app: App | None, request: ApiRequest, local_path: str, full_path: str, handler: Handler
+    ) -> Result:
+        """Check the signature and call the endpoint."""
+        if app is None:
+            raise not_found("Application does not exist")
+        signature.verify(
+            app, request.method, self._signed_paths(local_path, full_path), request.query, request.body
+        )
+        return handler(request, self.registry.manager(app))
+
+    async def _answer_later(
+        self, started: float, request: ApiRequest, local_path: str, full_path: str, matched: Matched
+    ) -> ApiResponse:
+        """`answer` once the app had to be asked of the provider."""
+        try:
+            app = await self._find_app(request)
+            result = self._run(app, request, local_path, full_path, matched[0])
+            if not isinstance(result, dict):
+                result = await result
+        except ApiError as error:
+            return self._done(started, matched, error_response(error))
+        return self._done(started, matched, ApiResponse(200, frames.dumps_bytes(result)))
+
+    async def _finish(
+        self, started: float, matched: Matched, pending: Awaitable[dict[str, Any]]
+    ) -> ApiResponse:
+        """`answer` once the endpoint had to wait."""
+        try:
+            result = await pending
+        except ApiError as error:
+            return self._done(started, matched, error_response(error))
+        return self._done(started, matched, ApiResponse(200, frames.dumps_bytes(result)))
+
+    def _done(self, started: float, matched: Matched, response: ApiResponse) -> ApiResponse:
+        """Count the answer: by endpoint and status with its latency, and per app (for apps that
+        have a manager: a made-up id in a path adds nothing)."""
+        status = response.status
+        self.tally.record(matched[0].__name__, status, time.perf_counter() - started)
         manager = self.registry.managers.get(matched[2].get("app_id", ""))
         if manager is not None:
             tally = manager.tally
             tally.api_requests += 1
-            if response.status >= _ERROR_STATUS:
+            if status >= _ERROR_STATUS:
                 tally.api_errors += 1
         return response
-
-    async def _answer(
-        self, method: str, local_path: str, full_path: str, query_string: bytes, body: bytes, matched: Matched
-    ) -> ApiResponse:
-        handler, allowed, path_params = matched
-        try:
-            if self.refusing:
-                raise draining()
-            # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
-            if method != allowed:
-                raise method_not_allowed(method, allowed)
-            if len(body) > self.settings.max_request_size:
-                raise self.body_too_large()
-            query = parse_query(query_string)
-            request = ApiRequest(method, path_params, query, body)
-            app = await self._find_app(request)
-            signature.verify(app, method, self._signed_paths(local_path, full_path), query, body)
-            result = await handler(request, self.registry.manager(app))
-        except ApiError as error:
-            return json_response(error.status, {"error": error.message}, error.headers)
-        return ApiResponse(200, frames.dumps_bytes(result))
 
     def body_too_large(self) -> ApiError:
         """The refusal of a request body over `max_request_size` (413)."""
@@ -223,7 +290,7 @@ class HttpApi:
                 raise self.body_too_large()
         return bytes(chunks)
 
-    async def _find_app(self, request: ApiRequest) -> App:
+    async def _find_app(self, request: ApiRequest) -> App | None:
         app_id = request.path_params.get("app_id")
         if app_id is not None:
             app = await self.provider.find_by_id(app_id)
@@ -233,8 +300,6 @@ class HttpApi:
             if key is None:
                 raise unauthorized("Missing authentication parameter: auth_key")
             app = await self.provider.find_by_key(key)
-        if app is None:
-            raise not_found("Application does not exist")
         return app
 
     def _signed_paths(self, local: str, full: str) -> list[str]:
@@ -255,27 +320,53 @@ class HttpApi:
         if not await self.rate.take(app.id, points, limit):
             raise too_many_events(limit)
 
-    async def trigger(self, request: ApiRequest, manager: ChannelManager) -> Any:
+    def trigger(self, request: ApiRequest, manager: ChannelManager) -> Result:
         event = events.parse_event(manager.app, events.parse_body(request.body))
-        await self._within_rate(manager.app, [event])
-        await events.publish_all(manager, [event])
-        if not event.info:
+        return self._publish(manager, [event], batch=False)
+
+    def trigger_batch(self, request: ApiRequest, manager: ChannelManager) -> Result:
+        batch = events.parse_batch(manager.app, events.parse_body(request.body))
+        return self._publish(manager, batch, batch=True)
+
+    def _publish(self, manager: ChannelManager, published: list[events.Event], batch: bool) -> Result:
+        """Publish the events; `{}` at once when nothing has to be awaited or counted for the answer."""
+        if manager.app.max_backend_events_per_sec is not None:
+            return self._publish_within_rate(manager, published, batch)
+        placed = events.publish_all(manager, published)
+        if placed is None and not any(event.info for event in published):
             return {}
+        return self._published(manager, published, batch, placed)
+
+    async def _publish_within_rate(
+        self, manager: ChannelManager, published: list[events.Event], batch: bool
+    ) -> dict[str, Any]:
+        await self._within_rate(manager.app, published)
+        return await self._published(manager, published, batch, events.publish_all(manager, published))
+
+    async def _published(
+        self,
+        manager: ChannelManager,
+        published: list[events.Event],
+        batch: bool,
+        placed: Awaitable[None] | None,
+    ) -> dict[str, Any]:
+        """The answer once the events have their place in the cluster's order."""
+        if placed is not None:
+            await placed
+        if not any(event.info for event in published):
+            return {}
+        if batch:
+            # Pusher answers one object per event, in order, `{}` for those that asked for nothing.
+            return {
+                "batch": [
+                    await events.channel_info(manager, event.channels[0], event.info) for event in published
+                ]
+            }
+        (event,) = published
         return {
             "channels": {
                 channel: await events.channel_info(manager, channel, event.info) for channel in event.channels
             }
-        }
-
-    async def trigger_batch(self, request: ApiRequest, manager: ChannelManager) -> Any:
-        batch = events.parse_batch(manager.app, events.parse_body(request.body))
-        await self._within_rate(manager.app, batch)
-        await events.publish_all(manager, batch)
-        if not any(event.info for event in batch):
-            return {}
-        # Pusher answers one object per event, in order, `{}` for those that asked for nothing.
-        return {
-            "batch": [await events.channel_info(manager, event.channels[0], event.info) for event in batch]
         }
 
     async def channels(self, request: ApiRequest, manager: ChannelManager) -> Any:

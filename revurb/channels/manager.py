@@ -200,6 +200,15 @@ class ChannelManager:
                 self._tally_sent(channel.send(frame, except_socket_id), len(frame), self.backend.node_id)
         return receipt
 
+    def broadcast_event(
+        self, name: str, event: str, data: str, except_socket_id: str | None = None
+    ) -> Receipt:
+        """`broadcast` an event's frame, encoded only if anyone may receive it: without a bus, only
+        this node's subscribers can, and a channel nobody is subscribed to costs no JSON."""
+        if not self.backend.has_bus and name not in self.channels:
+            return None
+        return self.broadcast(name, frames.event(event, name, data), except_socket_id)
+
     def deliver_local(self, message: BusMessage) -> None:
         """Apply a message from the bus to this node's sockets."""
         kind = message["type"]

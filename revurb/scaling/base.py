@@ -105,6 +105,9 @@ class Node(Protocol):
 class Backend(ABC):
     """Cluster state and the bus. `memory` keeps it in this process; `redis` shares it."""
 
+    #: Whether `publish` sends messages to other nodes (False: this process is the whole cluster).
+    has_bus = True
+
     def __init__(self) -> None:
         self.node_id = secrets.token_hex(8)
         #: Run first by a `stop()` that lets go of shared state (Redis): parts that still need the

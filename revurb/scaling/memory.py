@@ -20,6 +20,8 @@ from revurb.scaling.webhook_queue import LocalWebhooks, membership, occupancy
 class MemoryBackend(Backend):
     """Counts, rosters and cached events of this one process."""
 
+    has_bus = False
+
     def __init__(self, cache_ttl: float = CACHE_TTL_SECONDS) -> None:
         super().__init__()
         self._cache_ttl_ms = int(cache_ttl * 1000)

@@ -7,9 +7,10 @@ and serves `{path}/app/{key}` sockets as `FastConnection`s that need no task whi
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from functools import partial
 
-from revurb.api.routes import HttpApi, Matched
+from revurb.api.routes import ApiResponse, HttpApi, Matched
 from revurb.apps import AppProvider, ConfigAppProvider
 from revurb.config import Settings
 from revurb.protocol.dispatch import Dispatcher
@@ -19,7 +20,15 @@ from revurb.server.address_limit import OVER_CAP, AddressLimit, client_address
 from revurb.server.admission import admit
 from revurb.server.fast_connection import FastConnection
 from revurb.transport.codec import encode_text
-from revurb.transport.hook import FrameHandler, HttpAnswer, HttpRoute, Limits, Scope, WebSocketRoute
+from revurb.transport.hook import (
+    FrameHandler,
+    HttpAnswer,
+    HttpRoute,
+    Limits,
+    RequestHead,
+    Scope,
+    WebSocketRoute,
+)
 from revurb.transport.websocket import WebSocketProtocol
 from revurb.wire import frames
 from revurb.wire.errors import PusherError
@@ -70,16 +79,24 @@ class RevurbFastPath:
 
     # HTTP
 
-    def http_route(self, scope: Scope) -> HttpRoute | None:
-        matched = self._api.match(scope)
-        return None if matched is None else partial(self._answer, matched)
+    def http_route(self, head: RequestHead) -> HttpRoute | None:
+        path = head.path
+        root = head.root_path
+        local_path = path[len(root) :] if root and path.startswith(root) else path
+        matched = self._api.match_path(local_path)
+        return None if matched is None else partial(self._answer, matched, local_path)
 
-    async def _answer(self, matched: Matched, scope: Scope, body: bytes) -> HttpAnswer:
-        api = self._api
-        local_path = api.local_path(scope)
-        response = await api.answer(
-            scope["method"], local_path, scope["path"], scope["query_string"], body, matched
-        )
+    def _answer(
+        self, matched: Matched, local_path: str, head: RequestHead, body: bytes
+    ) -> HttpAnswer | Awaitable[HttpAnswer]:
+        answer = self._api.answer(head.method, local_path, head.path, head.query_string, body, matched)
+        if isinstance(answer, ApiResponse):
+            return HttpAnswer(answer.status, JSON, answer.body, answer.headers)
+        return self._answer_later(answer)
+
+    @staticmethod
+    async def _answer_later(answer: Awaitable[ApiResponse]) -> HttpAnswer:
+        response = await answer
         return HttpAnswer(response.status, JSON, response.body, response.headers)
 
     # WebSocket

@@ -63,8 +63,35 @@ class FrameHandler(Protocol):
         """The server is stopping: say goodbye and close (instead of a plain `SERVICE_RESTART` close)."""
 
 
-#: Answers a complete HTTP request (its scope and whole body) without ASGI messages.
-HttpRoute = Callable[[Scope, bytes], Awaitable[HttpAnswer]]
+class RequestHead(Protocol):
+    """What a direct HTTP route reads of its request (the ASGI scope is built only if asked for)."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def path(self) -> str:
+        """The percent-decoded path, with the server's `root_path` in front, as in the scope."""
+
+    @property
+    def root_path(self) -> str: ...
+
+    @property
+    def query_string(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Headers: ...
+
+    @property
+    def scope(self) -> Scope:
+        """The request's ASGI scope, built on first use."""
+
+
+#: Answers a complete HTTP request (its head and whole body) without ASGI messages: at once, with an
+#: `HttpAnswer`, or later, with an awaitable of one. For an `eager` app it is called in the transport's
+#: own callback (no Task, no copied context), so it must not block or set context variables before it
+#: returns; otherwise it is called in the request's Task.
+HttpRoute = Callable[[RequestHead, bytes], HttpAnswer | Awaitable[HttpAnswer]]
 #: Serves an upgraded socket: accepts (or refuses) it and returns the handler of its frames, if any.
 WebSocketRoute = Callable[[Scope, "WebSocketProtocol"], Awaitable[FrameHandler | None]]
 
@@ -81,7 +108,7 @@ class FastPath(Protocol):
     def limits(self) -> Limits:
         """The limits the transport enforces for this app."""
 
-    def http_route(self, scope: Scope) -> HttpRoute | None:
+    def http_route(self, head: RequestHead) -> HttpRoute | None:
         """The direct handler of an HTTP request, or None to serve it through ASGI."""
 
     def websocket_route(self, scope: Scope) -> WebSocketRoute | None:

@@ -16,7 +16,7 @@ import contextlib
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 from urllib.parse import unquote
 
@@ -101,6 +101,8 @@ class HttpProtocol(asyncio.Protocol):
         "flow",
         "idle_since",
         "timer",
+        "heads",
+        "heads_for",
     )
 
     def __init__(
@@ -169,6 +171,10 @@ class HttpProtocol(asyncio.Protocol):
         self.flow: FlowControl = None  # type: ignore[assignment]
         self.idle_since: float | None = None
         self.timer: asyncio.TimerHandle | None = None
+        #: Direct answers' heads up to the content length, by status and content type; they hold the
+        #: server's default headers, so they are kept only while that list is the same one.
+        self.heads: dict[tuple[int, bytes], bytes] = {}
+        self.heads_for: object = None
 
     # asyncio.Protocol
 
@@ -316,22 +322,16 @@ class HttpProtocol(asyncio.Protocol):
         path = raw_path.decode("ascii")
         if "%" in path:
             path = unquote(path)
-        scope = {
-            "type": "http",
-            "asgi": self.asgi,
-            "http_version": version,
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "method": method,
-            "root_path": self.root_path,
-            "path": self.root_path + path,
-            "raw_path": self.root_path.encode("ascii") + raw_path if self.root_path else raw_path,
-            "query_string": url.query or b"",
-            "headers": headers,
-            "state": self.app_state.copy(),
-        }
-        request = HttpRequest(self, scope, version != "1.0" and parser.should_keep_alive())
+        request = HttpRequest(
+            self,
+            method,
+            version,
+            raw_path,
+            self.root_path + path,
+            url.query or b"",
+            headers,
+            version != "1.0" and parser.should_keep_alive(),
+        )
         for name, value in headers:
             if name == b"expect" and value.lower() == b"100-continue":
                 request.expect_continue = True
@@ -408,9 +408,15 @@ class HttpProtocol(asyncio.Protocol):
             logger.warning("Exceeded concurrency limit.")
             app = service_unavailable
         elif self.fast_path is not None and request.complete:
-            route = self.fast_path.http_route(request.scope)
+            route = self.fast_path.http_route(request)
             if route is not None:
-                coro = self._answer(route, request)
+                if not self.eager:
+                    coro = self._answer(route, request)
+                else:
+                    answer = self._answer_now(route, request)
+                    if answer is None:
+                        return
+                    coro = self._answer_later(answer, request)
         # Only the app's direct routes run by hand: its ASGI routes may use anyio or
         # `asyncio.timeout`, which need `asyncio.current_task()` from the first step.
         by_hand = self.eager and coro is not None
@@ -441,8 +447,42 @@ class HttpProtocol(asyncio.Protocol):
     async def _answer(self, route: HttpRoute, request: HttpRequest) -> None:
         """A request the app serves directly, its body all here: no ASGI messages, one write."""
         body = request.body[0] if len(request.body) == 1 else b"".join(request.body)
-        answer = await route(request.scope, body)
-        request.answer(answer.status, answer.content_type, answer.body, answer.headers)
+        answer = route(request, body)
+        if not isinstance(answer, HttpAnswer):
+            answer = await answer
+        request.answer(*answer)
+
+    def _answer_now(self, route: HttpRoute, request: HttpRequest) -> Awaitable[HttpAnswer] | None:
+        """Call an eager app's direct route here; answer now if it could, else return what to await."""
+        body = request.body[0] if len(request.body) == 1 else b"".join(request.body)
+        try:
+            answer = route(request, body)
+        except Exception as error:
+            self._app_done(request, error)
+            return None
+        if isinstance(answer, HttpAnswer):
+            request.answer(*answer)
+            return None
+        return answer
+
+    @staticmethod
+    async def _answer_later(answer: Awaitable[HttpAnswer], request: HttpRequest) -> None:
+        request.answer(*(await answer))
+
+    def answer_head(self, status: int, content_type: bytes) -> bytes:
+        """A direct answer's status line, the server's default headers and the content type."""
+        default_headers = self.server_state.default_headers
+        if self.heads_for is not default_headers:
+            self.heads = {}
+            self.heads_for = default_headers
+        head = self.heads.get((status, content_type))
+        if head is None:
+            content = [STATUS_LINES[status]]
+            for name, value in default_headers:
+                content.append(b"%s: %s\r\n" % (name, value))
+            content.append(b"content-type: %s\r\n" % content_type)
+            head = self.heads[(status, content_type)] = b"".join(content)
+        return head
 
     def response_done(self, request: HttpRequest) -> None:
         """The response is complete: close, or let the next pipelined request go."""

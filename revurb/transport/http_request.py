@@ -39,11 +39,21 @@ def settle(waiter: asyncio.Future[None] | None) -> None:
 
 
 class HttpRequest:
-    """One request: its scope, body buffer, ASGI `receive` / `send` and response state."""
+    """One request: its head, body buffer, ASGI `receive` / `send` and response state.
+
+    The ASGI scope is built when first asked for: a request the app's hook answers directly reads
+    the head's fields instead (`revurb.transport.hook.RequestHead`).
+    """
 
     __slots__ = (
         "protocol",
-        "scope",
+        "method",
+        "http_version",
+        "raw_path",
+        "path",
+        "query_string",
+        "headers",
+        "_scope",
         "body",
         "size",
         "complete",
@@ -60,16 +70,34 @@ class HttpRequest:
         "head",
     )
 
-    def __init__(self, protocol: HttpProtocol, scope: dict[str, Any], keep_alive: bool) -> None:
+    def __init__(
+        self,
+        protocol: HttpProtocol,
+        method: str,
+        http_version: str,
+        raw_path: bytes,
+        path: str,
+        query_string: bytes,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+    ) -> None:
         self.protocol = protocol
-        self.scope = scope
+        self.method = method
+        self.http_version = http_version
+        #: As received, without the server's `root_path`.
+        self.raw_path = raw_path
+        #: Percent-decoded, with the server's `root_path` in front (the scope's `path`).
+        self.path = path
+        self.query_string = query_string
+        self.headers = headers
+        self._scope: dict[str, Any] | None = None
         self.body: list[bytes] = []
         self.size = 0
         self.complete = False
         self.delivered = False
         self.keep_alive = keep_alive
         self.expect_continue = False
-        self.head_only = scope["method"] == "HEAD"
+        self.head_only = method == "HEAD"
         self.waiter: asyncio.Future[None] | None = None
         self.started = False
         self.finished = False
@@ -78,6 +106,34 @@ class HttpRequest:
         self.remaining = 0
         #: The response head, held back while the app runs by hand so that head and body leave together.
         self.head: bytes | None = None
+
+    @property
+    def root_path(self) -> str:
+        return self.protocol.root_path
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        """The ASGI HTTP scope, built once, on first use."""
+        scope = self._scope
+        if scope is None:
+            protocol = self.protocol
+            root_path = protocol.root_path
+            scope = self._scope = {
+                "type": "http",
+                "asgi": protocol.asgi,
+                "http_version": self.http_version,
+                "server": protocol.server,
+                "client": protocol.client,
+                "scheme": protocol.scheme,
+                "method": self.method,
+                "root_path": root_path,
+                "path": self.path,
+                "raw_path": root_path.encode("ascii") + self.raw_path if root_path else self.raw_path,
+                "query_string": self.query_string,
+                "headers": self.headers,
+                "state": protocol.app_state.copy(),
+            }
+        return scope
 
     def wake(self) -> None:
         waiter, self.waiter = self.waiter, None
@@ -158,28 +214,33 @@ class HttpRequest:
         self.started = self.finished = True
         if protocol.access_log:
             self._log(status)
-        content = [STATUS_LINES[status]]
-        for name, value in protocol.server_state.default_headers:
-            content.append(b"%s: %s\r\n" % (name, value))
-        content.append(b"content-type: %s\r\ncontent-length: %d\r\n" % (content_type, len(body)))
-        for name, value in headers:
-            content.append(b"%s: %s\r\n" % (name, value))
-        content.append(b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n")
-        if not self.head_only:
-            content.append(body)
-        protocol.transport.write(b"".join(content))
+        if headers or not self.keep_alive:
+            content = [protocol.answer_head(status, content_type), b"content-length: %d\r\n" % len(body)]
+            for name, value in headers:
+                content.append(b"%s: %s\r\n" % (name, value))
+            content.append(b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n")
+            if not self.head_only:
+                content.append(body)
+            protocol.transport.write(b"".join(content))
+        else:
+            head = protocol.answer_head(status, content_type)
+            length = len(body)
+            if self.head_only:
+                protocol.transport.write(head + b"content-length: %d\r\n\r\n" % length)
+            else:
+                protocol.transport.write(head + b"content-length: %d\r\n\r\n%s" % (length, body))
         self.wake()
         protocol.response_done(self)
 
     def _log(self, status: int) -> None:
-        scope = self.scope
-        query = scope["query_string"]
+        client = self.protocol.client
+        query = self.query_string
         access_logger.info(
             '%s - "%s %s HTTP/%s" %d',
-            "{}:{}".format(*scope["client"]) if scope["client"] else "-",
-            scope["method"],
-            scope["path"] + ("?" + query.decode("ascii") if query else ""),
-            scope["http_version"],
+            "{}:{}".format(*client) if client else "-",
+            self.method,
+            self.path + ("?" + query.decode("ascii") if query else ""),
+            self.http_version,
             status,
         )
 

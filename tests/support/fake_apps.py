@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from revurb.transport.hook import DEFAULT_LIMITS, FastPath, HttpRoute, Limits, WebSocketRoute
+from revurb.transport.hook import DEFAULT_LIMITS, FastPath, HttpRoute, Limits, RequestHead, WebSocketRoute
 
 Scope = MutableMapping[str, Any]
 Message = dict[str, Any]
@@ -111,9 +111,9 @@ class FakeFastPath:
         self.websocket_routes: dict[str, WebSocketRoute] = {}
         self.asked: list[str] = []
 
-    def http_route(self, scope: Scope) -> HttpRoute | None:
-        self.asked.append(scope["path"])
-        return self.http_routes.get(scope["path"])
+    def http_route(self, head: RequestHead) -> HttpRoute | None:
+        self.asked.append(head.path)
+        return self.http_routes.get(head.path)
 
     def websocket_route(self, scope: Scope) -> WebSocketRoute | None:
         self.asked.append(scope["path"])

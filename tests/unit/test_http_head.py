@@ -14,7 +14,7 @@ def request(method: str = "GET", keep_alive: bool = True) -> HttpRequest:
     protocol: Any = types.SimpleNamespace(
         access_log=False, server_state=types.SimpleNamespace(default_headers=[(b"date", b"Fri, 27 Nov 2026")])
     )
-    return HttpRequest(protocol, {"method": method}, keep_alive)
+    return HttpRequest(protocol, method, "1.1", b"/", "/", b"", [], keep_alive)
 
 
 def test_a_head_with_content_length_keeps_the_connection_open() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from revurb.transport.hook import HttpAnswer, Limits, Scope
+from revurb.transport.hook import HttpAnswer, Limits, RequestHead, Scope
 from revurb.transport.http import _FEED_SLICE, HIGH_WATER
 from revurb.transport.websocket import State, WebSocketProtocol
 from tests.support.fake_apps import EchoApp, FakeFastPath, HookedApp, Receive, Send, SocketApp, respond
@@ -415,7 +415,7 @@ async def test_a_direct_route_gets_the_whole_body_and_its_answer_leaves_in_one_w
 ) -> None:
     bodies: list[bytes] = []
 
-    async def route(scope: Scope, body: bytes) -> HttpAnswer:
+    async def route(head: RequestHead, body: bytes) -> HttpAnswer:
         bodies.append(body)
         return HttpAnswer(200, b"application/json", b'{"ok":true}', [(b"x-extra", b"1")])
 
@@ -442,7 +442,7 @@ async def test_a_direct_route_gets_the_whole_body_and_its_answer_leaves_in_one_w
 async def test_an_eager_route_that_never_suspends_runs_without_a_task(clock: ClockLoop) -> None:
     tasks: list[asyncio.Task[object] | None] = []
 
-    async def route(scope: Scope, body: bytes) -> HttpAnswer:
+    async def route(head: RequestHead, body: bytes) -> HttpAnswer:
         tasks.append(asyncio.current_task())
         return HttpAnswer(200, b"application/json", b'{"ok":true}', [(b"x-extra", b"1")])
 
@@ -462,7 +462,7 @@ async def test_an_eager_route_that_suspends_is_finished_by_a_task(clock: ClockLo
     release: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     tasks: list[asyncio.Task[object] | None] = []
 
-    async def route(scope: Scope, body: bytes) -> HttpAnswer:
+    async def route(head: RequestHead, body: bytes) -> HttpAnswer:
         await release
         tasks.append(asyncio.current_task())
         return HttpAnswer(200, b"application/json", b'{"ok":true}', [(b"x-extra", b"1")])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from revurb.api.routes import ApiResponse, HttpApi
+from revurb.api.routes import ApiResponse, HttpApi, settled
 from revurb.api.signature import string_to_sign
 from revurb.apps import App
 from revurb.wire import auth, frames
@@ -38,4 +38,4 @@ async def send_test_event(api: HttpApi, app: App, channel: str, event: str, data
     if matched is None:  # the API's own routes always match this path
         raise RuntimeError(f"the HTTP API does not route {path}")
     query = signed_query(app, "POST", signed, body).encode()
-    return await api.answer("POST", path, path, query, body, matched)
+    return await settled(api.answer("POST", path, path, query, body, matched))
