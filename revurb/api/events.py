@@ -10,7 +10,7 @@ from typing import Any
 from revurb.api.errors import ApiError, bad_request, too_large
 from revurb.apps import App
 from revurb.channels.manager import ChannelManager
-from revurb.channels.names import MAX_NAME_LENGTH, is_valid_name, kind_of
+from revurb.channels.names import MAX_NAME_LENGTH, is_valid_name, kind_of, may_cache
 from revurb.scaling.base import Receipt
 from revurb.wire import frames
 
@@ -145,7 +145,7 @@ def publish_all(manager: ChannelManager, events: list[Event]) -> Awaitable[None]
     receipt: Receipt = None
     for event in events:
         receipt = publish(manager, event) or receipt
-    cached = [(event, channel) for event in events for channel in event.channels if kind_of(channel).cache]
+    cached = [(event, channel) for event in events for channel in event.channels if may_cache(channel)]
     if receipt is None and not cached:
         return None
     return _placed(manager, receipt, cached)

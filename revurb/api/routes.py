@@ -35,6 +35,9 @@ from revurb.wire import frames
 from revurb.wire.types import Receive, Scope, Send
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+#: An endpoint's empty JSON object (`{}`), answered without encoding it; never to be changed.
+NOTHING: dict[str, Any] = {}
+_NOTHING_BODY = b"{}"
 #: Answers from this status up count as errors in an app's figures.
 _ERROR_STATUS = 400
 
@@ -204,7 +207,8 @@ class HttpApi:
         except ApiError as error:
             return self._done(started, matched, error_response(error))
         if isinstance(result, dict):
-            return self._done(started, matched, ApiResponse(200, frames.dumps_bytes(result)))
+            body = _NOTHING_BODY if result is NOTHING else frames.dumps_bytes(result)
+            return self._done(started, matched, ApiResponse(200, body))
         return self._finish(started, matched, result)
 
     def _request(self, method: str, query_string: bytes, body: bytes, matched: Matched) -> ApiRequest:
@@ -333,8 +337,12 @@ class HttpApi:
         if manager.app.max_backend_events_per_sec is not None:
             return self._publish_within_rate(manager, published, batch)
         placed = events.publish_all(manager, published)
-        if placed is None and not any(event.info for event in published):
-            return {}
+        if placed is None:
+            for event in published:
+                if event.info:
+                    break
+            else:
+                return NOTHING
         return self._published(manager, published, batch, placed)
 
     async def _publish_within_rate(

@@ -53,11 +53,29 @@ def kind_of(name: str) -> ChannelKind:
     return PUBLIC
 
 
+#: Names found valid lately: a busy app publishes on the same few channels over and over.
+_VALID_NAMES: set[str] = set()
+_VALID_NAMES_KEPT = 1024
+
+
 def is_valid_name(name: str) -> bool:
     """Whether a client may subscribe to (or the API publish on) this name."""
+    if name in _VALID_NAMES:
+        return True
     if name.startswith(SERVER_TO_USER_PREFIX):
-        return 0 < len(name) - len(SERVER_TO_USER_PREFIX) <= MAX_NAME_LENGTH
-    return len(name) <= MAX_NAME_LENGTH and _VALID_NAME.fullmatch(name) is not None
+        valid = 0 < len(name) - len(SERVER_TO_USER_PREFIX) <= MAX_NAME_LENGTH
+    else:
+        valid = len(name) <= MAX_NAME_LENGTH and _VALID_NAME.fullmatch(name) is not None
+    if valid:
+        if len(_VALID_NAMES) >= _VALID_NAMES_KEPT:
+            _VALID_NAMES.clear()
+        _VALID_NAMES.add(name)
+    return valid
+
+
+def may_cache(name: str) -> bool:
+    """Whether the name may denote a cache channel (a quick test before `kind_of(name).cache`)."""
+    return "cache-" in name and kind_of(name).cache
 
 
 def server_to_user_channel(user_id: str) -> str:

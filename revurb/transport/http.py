@@ -85,6 +85,7 @@ class HttpProtocol(asyncio.Protocol):
         "header_bytes",
         "header_count",
         "declared_length",
+        "expect",
         "body_received",
         "in_head",
         "head_started",
@@ -146,6 +147,8 @@ class HttpProtocol(asyncio.Protocol):
         self.header_bytes = 0
         self.header_count = 0
         self.declared_length: bytes | None = None
+        #: The `Expect` header of the request being parsed, if any.
+        self.expect: bytes | None = None
         #: Body bytes of the request being parsed, counted only when there is a body limit.
         self.body_received = 0
         #: A request head has begun and is not complete yet.
@@ -236,9 +239,10 @@ class HttpProtocol(asyncio.Protocol):
             if self._behind():
                 self.unread = data[offset:]
                 break
-        if self._behind():
+        queue = self.queue
+        if len(queue) > _MAX_QUEUED or (self.parsing is not None and self.parsing.size > HIGH_WATER):
             self.pause_reading()
-        if self.queue or self.upgrade is not None:
+        if queue or self.upgrade is not None:
             self.schedule()
 
     def _behind(self) -> bool:
@@ -268,6 +272,7 @@ class HttpProtocol(asyncio.Protocol):
         self.header_bytes = 0
         self.header_count = 0
         self.declared_length = None
+        self.expect = None
         self.body_received = 0
         self.in_head = True
         if self.head_started is None:
@@ -288,6 +293,8 @@ class HttpProtocol(asyncio.Protocol):
         name = name.lower()
         if name == b"content-length":
             self.declared_length = value
+        elif name == b"expect":
+            self.expect = value
         self.headers.append((name, value))
 
     def _head_too_large(self) -> _Refused:
@@ -332,9 +339,8 @@ class HttpProtocol(asyncio.Protocol):
             headers,
             version != "1.0" and parser.should_keep_alive(),
         )
-        for name, value in headers:
-            if name == b"expect" and value.lower() == b"100-continue":
-                request.expect_continue = True
+        if self.expect is not None and self.expect.lower() == b"100-continue":
+            request.expect_continue = True
         self.parsing = request
         self.queue.append(request)
 
@@ -350,7 +356,8 @@ class HttpProtocol(asyncio.Protocol):
                 raise _Refused(self._answer_bytes(self.body_too_large))
         request.body.append(body)
         request.size += len(body)
-        request.wake()
+        if request.waiter is not None:
+            request.wake()
 
     def on_message_complete(self) -> None:
         request = self.parsing
@@ -358,7 +365,8 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.parsing = None
         request.complete = True
-        request.wake()
+        if request.waiter is not None:
+            request.wake()
 
     # Running requests
 
