@@ -197,30 +197,28 @@ class HttpApi:
         with apps from configuration), else as an awaitable.
         """
         started = time.perf_counter()
-        handler, _, path_params = matched
+        handler, allowed, path_params = matched
         try:
-            request = self._request(method, query_string, body, matched)
+            if self.refusing:
+                raise draining()
+            # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
+            if method != allowed:
+                raise method_not_allowed(method, allowed)
+            if len(body) > self.settings.max_request_size:
+                raise self.body_too_large()
+            request = ApiRequest(method, path_params, parse_query(query_string), body)
             known = self._known_apps
-            if known is None or "app_id" not in path_params:
+            app_id = path_params.get("app_id")
+            if known is None or app_id is None:
                 return self._answer_later(started, request, local_path, full_path, matched)
-            result = self._run(known.by_id(path_params["app_id"]), request, local_path, full_path, handler)
+            result = self._run(known.by_id(app_id), request, local_path, full_path, handler)
         except ApiError as error:
             return self._done(started, matched, error_response(error))
+        if result is NOTHING:
+            return self._done(started, matched, ApiResponse(200, _NOTHING_BODY))
         if isinstance(result, dict):
-            body = _NOTHING_BODY if result is NOTHING else frames.dumps_bytes(result)
-            return self._done(started, matched, ApiResponse(200, body))
+            return self._done(started, matched, ApiResponse(200, frames.dumps_bytes(result)))
         return self._finish(started, matched, result)
-
-    def _request(self, method: str, query_string: bytes, body: bytes, matched: Matched) -> ApiRequest:
-        if self.refusing:
-            raise draining()
-        allowed = matched[1]
-        # Every method reaches the endpoint, which answers a wrong one with a JSON 405 of its own.
-        if method != allowed:
-            raise method_not_allowed(method, allowed)
-        if len(body) > self.settings.max_request_size:
-            raise self.body_too_large()
-        return ApiRequest(method, matched[2], parse_query(query_string), body)
 
     def _run(
         self, app: App | None, request: ApiRequest, local_path: str, full_path: str, handler: Handler
@@ -261,7 +259,8 @@ class HttpApi:
         have a manager: a made-up id in a path adds nothing)."""
         status = response.status
         self.tally.record(matched[0].__name__, status, time.perf_counter() - started)
-        manager = self.registry.managers.get(matched[2].get("app_id", ""))
+        app_id = matched[2].get("app_id")
+        manager = None if app_id is None else self.registry.managers.get(app_id)
         if manager is not None:
             tally = manager.tally
             tally.api_requests += 1
@@ -306,12 +305,12 @@ class HttpApi:
             app = await self.provider.find_by_key(key)
         return app
 
-    def _signed_paths(self, local: str, full: str) -> list[str]:
+    def _signed_paths(self, local: str, full: str) -> tuple[str, ...]:
         """The path SDKs sign: without our prefix (and without a host app's mount point)."""
         prefix = self.settings.path
         if prefix and local.startswith(prefix):
             local = local[len(prefix) :]
-        return [local] if local == full else [local, full]
+        return (local,) if local == full else (local, full)
 
     # Endpoints
 

@@ -34,7 +34,8 @@ class ApiTally:
 
     def record(self, endpoint: str, status: int, elapsed: float) -> None:
         key = (endpoint, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
+        requests = self.requests
+        requests[key] = requests.get(key, 0) + 1
         buckets = self.buckets.get(endpoint)
         if buckets is None:
             buckets = self.buckets[endpoint] = [0] * (len(LATENCY_BUCKETS) + 1)
