@@ -54,6 +54,43 @@ class _Refused(Exception):
         self.answer = answer
 
 
+class _Outbox:
+    """Direct answers made in one round of loop callbacks, written once they are all made.
+
+    Requests read in one turn of the loop are answered one after the other in loop callbacks
+    (`schedule`). When each answer's write (a system call into the TCP stack) waits until all are
+    made, the API code runs for every request back to back and stays in the CPU's caches: a quarter
+    more signed triggers per CPU-second on loopback, with lower latency (docs/benchmarks.md). The
+    writes go out in the loop's next round of callbacks, each connection's in order: any other write
+    on a connection, its close and its hand-over to the WebSocket protocol first write what waits.
+    """
+
+    __slots__ = ("loop", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: list[HttpProtocol] = []
+
+    def add(self, protocol: HttpProtocol) -> None:
+        if not self.waiting:
+            self.loop.call_soon(self.flush)
+        self.waiting.append(protocol)
+
+    def flush(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for protocol in waiting:
+            protocol.flush()
+
+
+def _outbox_of(server_state: ServerState, loop: asyncio.AbstractEventLoop) -> _Outbox:
+    """The outbox of a server's protocols on `loop` (one per server and loop)."""
+    outbox: _Outbox | None = getattr(server_state, "revurb_outbox", None)
+    if outbox is None or outbox.loop is not loop:
+        outbox = _Outbox(loop)
+        server_state.revurb_outbox = outbox  # type: ignore[attr-defined]
+    return outbox
+
+
 class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection: parsing, the ASGI request cycle, and the hand-over of upgrades."""
 
@@ -104,6 +141,8 @@ class HttpProtocol(asyncio.Protocol):
         "timer",
         "heads",
         "heads_for",
+        "pending",
+        "outbox",
     )
 
     def __init__(
@@ -178,6 +217,9 @@ class HttpProtocol(asyncio.Protocol):
         #: server's default headers, so they are kept only while that list is the same one.
         self.heads: dict[tuple[int, bytes], bytes] = {}
         self.heads_for: object = None
+        #: Direct answers made this turn of the loop, written when the turn's answers are all made.
+        self.pending: list[bytes] | None = None
+        self.outbox = _outbox_of(server_state, self.loop)
 
     # asyncio.Protocol
 
@@ -203,6 +245,7 @@ class HttpProtocol(asyncio.Protocol):
             request.wake()
         self.queue.clear()
         self.current = None
+        self.pending = None
         self.flow.connection_lost()
         self.parser = None  # type: ignore[assignment]
 
@@ -397,7 +440,7 @@ class HttpProtocol(asyncio.Protocol):
         if self.closing or self.current is not None or self.queue:
             return
         if self.refusal is not None:
-            self.transport.write(self.refusal)
+            self.write(self.refusal)
             self.close()
             return
         if self.upgrade is not None:
@@ -446,7 +489,7 @@ class HttpProtocol(asyncio.Protocol):
         finally:
             self.running_by_hand = False
         if request.head is not None and not self.closing:
-            self.transport.write(request.head)
+            self.write(request.head)
             request.head = None
         if task is not None:
             self.tasks.add(task)
@@ -539,6 +582,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _hand_over(self) -> None:
         """Give the socket to the WebSocket protocol, as uvicorn's `handle_websocket_upgrade` does."""
+        self.flush()
         head, _, rest = (self.upgrade or b"").partition(b"\r\n\r\n")
         self.upgrade = None
         self.connections.discard(self)
@@ -577,11 +621,35 @@ class HttpProtocol(asyncio.Protocol):
     def close(self) -> None:
         if not self.closing:
             self.closing = True
+            self.flush()
             self.transport.close()
+
+    def write(self, data: bytes) -> None:
+        """Write now, after the answers still waiting in the outbox."""
+        if self.pending is not None:
+            self.flush()
+        self.transport.write(data)
+
+    def write_soon(self, data: bytes) -> None:
+        """Write a direct answer with the others of this turn of the loop (see `_Outbox`)."""
+        pending = self.pending
+        if pending is None:
+            self.pending = [data]
+            self.outbox.add(self)
+        else:
+            pending.append(data)
+
+    def flush(self) -> None:
+        """Write the direct answers that wait in the outbox."""
+        pending = self.pending
+        if pending is not None:
+            self.pending = None
+            if not self.transport.is_closing():
+                self.transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def _reject(self, status: int, message: str) -> None:
         if not self.closing:
-            self.transport.write(self._refusal(status, message))
+            self.write(self._refusal(status, message))
             self.close()
 
     def _refusal(self, status: int, message: str, headers: HeaderList = ()) -> bytes:
@@ -609,7 +677,7 @@ class HttpProtocol(asyncio.Protocol):
         self.parsing = None
         self.upgrade = None
         if self.current is None and not self.queue:
-            self.transport.write(answer)
+            self.write(answer)
             self.close()
             return
         self.refusal = answer

@@ -144,7 +144,7 @@ class HttpRequest:
         if self.expect_continue:
             self.expect_continue = False
             if not self.started and not protocol.closing:
-                protocol.transport.write(_CONTINUE)
+                protocol.write(_CONTINUE)
         while not (self.body or self.complete or self.disconnected or self.finished):
             protocol.resume_reading()
             waiter = self.waiter = protocol.loop.create_future()
@@ -177,7 +177,7 @@ class HttpRequest:
             if protocol.running_by_hand:
                 self.head = head
             else:
-                protocol.transport.write(head)
+                protocol.write(head)
             return
         if self.finished:
             raise RuntimeError(f"Unexpected ASGI message '{kind}' sent, after response already completed.")
@@ -200,7 +200,7 @@ class HttpRequest:
             body = self.head + body
             self.head = None
         if body:
-            protocol.transport.write(body)
+            protocol.write(body)
         if not more_body:
             self.finished = True
             self.wake()
@@ -221,14 +221,14 @@ class HttpRequest:
             content.append(b"\r\n" if self.keep_alive else b"connection: close\r\n\r\n")
             if not self.head_only:
                 content.append(body)
-            protocol.transport.write(b"".join(content))
+            protocol.write(b"".join(content))
         else:
             head = protocol.answer_head(status, content_type)
             length = len(body)
             if self.head_only:
-                protocol.transport.write(head + b"content-length: %d\r\n\r\n" % length)
+                protocol.write_soon(head + b"content-length: %d\r\n\r\n" % length)
             else:
-                protocol.transport.write(head + b"content-length: %d\r\n\r\n%s" % (length, body))
+                protocol.write_soon(head + b"content-length: %d\r\n\r\n%s" % (length, body))
         self.wake()
         protocol.response_done(self)
 

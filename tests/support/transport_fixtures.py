@@ -93,11 +93,14 @@ def websocket_class(loop: ClockLoop) -> type[WebSocketProtocol]:
     return OnClock
 
 
-def open_http(app: Any, loop: ClockLoop, **options: Any) -> OpenedHttp:
-    """An `HttpProtocol` serving `app`, connected; upgrades go to `WebSocketProtocol` on `loop`."""
+def open_http(
+    app: Any, loop: ClockLoop, server_state: ServerState | None = None, **options: Any
+) -> OpenedHttp:
+    """An `HttpProtocol` serving `app`, connected; upgrades go to `WebSocketProtocol` on `loop`.
+    Connections of one server share its `server_state`."""
     options.setdefault("ws", websocket_class(loop))
     config = load_config(app, **options)
-    state = ServerState()
+    state = ServerState() if server_state is None else server_state
     protocol = HttpProtocol(config, state, {}, _loop=loop.as_loop())
     transport = FakeTransport()
     transport.set_protocol(protocol)

@@ -8,12 +8,28 @@ from typing import Any
 
 import pytest
 
-from revurb.transport.hook import HttpAnswer, Limits, RequestHead, Scope
+from revurb.transport.hook import FrameHandler, HttpAnswer, Limits, RequestHead, Scope
 from revurb.transport.http import _FEED_SLICE, HIGH_WATER
 from revurb.transport.websocket import State, WebSocketProtocol
-from tests.support.fake_apps import EchoApp, FakeFastPath, HookedApp, Receive, Send, SocketApp, respond
+from tests.support.fake_apps import (
+    EchoApp,
+    FakeFastPath,
+    HookedApp,
+    Receive,
+    RecordingHandler,
+    Send,
+    SocketApp,
+    respond,
+)
 from tests.support.fake_transport import ClockLoop, client_frame, settle
-from tests.support.transport_fixtures import ACCEPTED, http_request, open_http, refused, upgrade_request
+from tests.support.transport_fixtures import (
+    ACCEPTED,
+    OpenedHttp,
+    http_request,
+    open_http,
+    refused,
+    upgrade_request,
+)
 
 
 def ok(body: bytes, *extra: bytes) -> bytes:
@@ -481,6 +497,101 @@ async def test_an_eager_route_that_suspends_is_finished_by_a_task(clock: ClockLo
     assert tasks == [task]
     assert opened.transport.writes == [JSON_ANSWER]
     assert opened.tasks() == set()
+
+
+# The outbox: direct answers of one turn of the loop are written once all are made
+
+
+def eager_direct_app(seen: list[tuple[str, bytes]], opened: list[OpenedHttp]) -> HookedApp:
+    """Direct routes `/a`, `/b`, `/c` that record, as they run, what every connection has written."""
+
+    def route(head: RequestHead, body: bytes) -> HttpAnswer:
+        seen.append((head.path, b"".join(b"".join(o.transport.writes) for o in opened)))
+        return HttpAnswer(200, b"text/plain", head.path.encode())
+
+    fast_path = FakeFastPath(eager=True)
+    for path in ("/a", "/b", "/c"):
+        fast_path.http_routes[path] = route
+    return HookedApp(fast_path, SocketApp())
+
+
+def direct(path: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\n" + path
+
+
+async def test_pipelined_direct_answers_leave_in_one_write_after_all_were_made(clock: ClockLoop) -> None:
+    seen: list[tuple[str, bytes]] = []
+    opened: list[OpenedHttp] = []
+    opened.append(open_http(eager_direct_app(seen, opened), clock))
+
+    opened[0].feed(http_request("GET", "/a") + http_request("GET", "/b") + http_request("GET", "/c"))
+    await settle()
+
+    assert seen == [("/a", b""), ("/b", b""), ("/c", b"")]
+    assert opened[0].transport.writes == [direct(b"/a") + direct(b"/b") + direct(b"/c")]
+
+
+async def test_connections_read_in_one_turn_are_all_answered_before_any_answer_is_written(
+    clock: ClockLoop,
+) -> None:
+    seen: list[tuple[str, bytes]] = []
+    opened: list[OpenedHttp] = []
+    app = eager_direct_app(seen, opened)
+    first = open_http(app, clock)
+    second = open_http(app, clock, server_state=first.server_state)
+    opened += [first, second]
+
+    first.feed(http_request("GET", "/a"))
+    second.feed(http_request("GET", "/b"))
+    await settle()
+
+    assert seen == [("/a", b""), ("/b", b"")]
+    assert first.transport.writes == [direct(b"/a")]
+    assert second.transport.writes == [direct(b"/b")]
+
+
+async def test_an_answer_written_at_once_after_a_waiting_one_is_written_after_it(clock: ClockLoop) -> None:
+    fast_path = FakeFastPath(eager=True)
+    fast_path.http_routes["/a"] = lambda head, body: HttpAnswer(200, b"text/plain", head.path.encode())
+    fast_path.http_routes["/b"] = fast_path.http_routes["/a"]
+    opened = open_http(direct_app(fast_path), clock)
+
+    # The second answer closes the connection, so it is written at once, behind the first.
+    opened.feed(http_request("GET", "/a") + http_request("GET", "/b", headers=[("connection", "close")]))
+    await settle()
+
+    assert opened.transport.data == direct(b"/a") + direct(b"/b")[:-4] + b"connection: close\r\n\r\n/b"
+
+
+async def test_a_waiting_direct_answer_is_written_before_the_connection_closes(clock: ClockLoop) -> None:
+    fast_path = FakeFastPath(eager=True)
+    fast_path.http_routes["/a"] = lambda head, body: HttpAnswer(200, b"text/plain", b"/a")
+    opened = open_http(direct_app(fast_path), clock)
+
+    opened.feed(http_request("GET", "/a"))
+    await asyncio.sleep(0)  # the dispatch: answered, not written yet
+    assert opened.transport.writes == []
+    opened.protocol.shutdown()
+
+    assert opened.transport.writes == [direct(b"/a")]
+    assert opened.transport.closed
+
+
+async def test_a_waiting_direct_answer_is_written_before_an_upgrade_is_handed_over(clock: ClockLoop) -> None:
+    async def accept(scope: Scope, socket: WebSocketProtocol) -> FrameHandler | None:
+        socket.accept()  # the 101, written within the hand-over
+        return RecordingHandler()
+
+    fast_path = FakeFastPath(eager=True)
+    fast_path.http_routes["/a"] = lambda head, body: HttpAnswer(200, b"text/plain", head.path.encode())
+    fast_path.websocket_routes["/ws"] = accept
+    opened = open_http(direct_app(fast_path), clock)
+
+    opened.feed(http_request("GET", "/a") + upgrade_request("/ws"))
+    await settle()
+
+    assert opened.transport.data == direct(b"/a") + ACCEPTED
+    assert isinstance(opened.transport.protocol, WebSocketProtocol)
 
 
 class TaskCheckingApp(EchoApp):
