@@ -1,4 +1,5 @@
-"""Write coalescing: the frames one socket gets during a loop iteration leave in one write."""
+"""Write coalescing: what one connection is written during a loop iteration leaves in one write
+(a WebSocket's frames, an HTTP connection's direct answers)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
 if TYPE_CHECKING:
     from revurb.transport.websocket import WebSocketProtocol
 
@@ -121,8 +123,6 @@ def fast_path_of(app: object) -> FastPath | None:
     Any other wrapper (an embedding host's middleware, uvicorn's trace logger) must see every
     request, so then there is no hook.
     """
-    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
     if isinstance(app, ProxyHeadersMiddleware):
         app = app.app
     hook: FastPath | None = getattr(app, HOOK_ATTRIBUTE, None)

@@ -383,7 +383,8 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.state is not State.CONNECTING or self.transport is None:
             return
         self.state = State.OPEN
-        self.transport.write(accept_response(self._accept_key, subprotocol, headers))
+        # With the frames written in this iteration (`connection_established`): one write for both.
+        self.write(accept_response(self._accept_key, subprotocol, headers))
         self._accept_key = b""
 
     # The direct path: frames encoded once for many sockets, messages to a handler

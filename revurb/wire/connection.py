@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
@@ -11,9 +11,35 @@ from typing import Any, Generic, TypeVar
 AppT = TypeVar("AppT")
 
 
+#: Random bytes read from the system at a time for socket ids: one read per 256 ids, not two per id.
+_RANDOM_POOL_SIZE = 4096
+_ID_RANGE = 999_999_999
+_random_pool = memoryview(b"")
+
+
+def _forget_random_pool() -> None:
+    """A forked child must not issue its parent's ids."""
+    global _random_pool
+    _random_pool = memoryview(b"")
+
+
+os.register_at_fork(after_in_child=_forget_random_pool)
+
+
 def generate_socket_id() -> str:
-    """Two random positive integers joined by a dot, as Pusher and Reverb issue them."""
-    return f"{secrets.randbelow(999_999_999) + 1}.{secrets.randbelow(999_999_999) + 1}"
+    """Two random positive integers joined by a dot, as Pusher and Reverb issue them.
+
+    Each is 64 bits of the system's randomness (`os.urandom`, as `secrets` uses), read in blocks,
+    reduced to 1..999,999,999 (a bias under one in ten billion).
+    """
+    global _random_pool
+    pool = _random_pool
+    if len(pool) < 16:
+        pool = memoryview(os.urandom(_RANDOM_POOL_SIZE))
+    first = int.from_bytes(pool[:8], "big") % _ID_RANGE + 1
+    second = int.from_bytes(pool[8:16], "big") % _ID_RANGE + 1
+    _random_pool = pool[16:]
+    return f"{first}.{second}"
 
 
 class Connection(ABC, Generic[AppT]):
