@@ -24,14 +24,26 @@ def origin_allowed(app: App, origin: str | None) -> bool:
     return any(fnmatchcase(host, pattern.lower()) for pattern in app.allowed_origins)
 
 
+def _protocol_version(query: str) -> str | None:
+    """The first non-empty `protocol` value of a query, as `parse_qs` reads it."""
+    if "%" in query or "+" in query:
+        versions = parse_qs(query).get("protocol")
+        return versions[0] if versions else None
+    for part in query.split("&"):  # every client sends a plain query: no unquoting to do
+        name, _, value = part.partition("=")
+        if name == "protocol" and value:
+            return value
+    return None
+
+
 def protocol_error(query_string: bytes) -> PusherError | None:
     """Check `?protocol=`; a missing version is accepted (as Reverb and Soketi do)."""
-    versions = parse_qs(query_string.decode("latin-1")).get("protocol")
-    if not versions:
+    version = _protocol_version(query_string.decode("latin-1"))
+    if version is None:
         return None
-    if not versions[0].isdigit():
+    if not version.isdigit():
         return PusherError(ErrorCode.INVALID_VERSION_FORMAT, codes.INVALID_VERSION_FORMAT, True)
-    if not _MIN_PROTOCOL <= int(versions[0]) <= _MAX_PROTOCOL:
+    if not _MIN_PROTOCOL <= int(version) <= _MAX_PROTOCOL:
         return PusherError(ErrorCode.UNSUPPORTED_PROTOCOL, codes.UNSUPPORTED_PROTOCOL, True)
     return None
 

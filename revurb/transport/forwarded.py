@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
 from revurb.transport.hook import Scope
 
 _SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
@@ -25,8 +27,6 @@ class TrustedProxies(Protocol):
 
 def trusted_proxies(app: object) -> TrustedProxies | None:
     """The trust of uvicorn's proxy-headers middleware if it wraps `app`, else None."""
-    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
     if not isinstance(app, ProxyHeadersMiddleware):
         return None
     trusted: TrustedProxies | None = getattr(app, "trusted_hosts", None)
