@@ -12,7 +12,6 @@ write; and when the hook says the app never needs a Task before its first real s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 from collections import deque
@@ -42,6 +41,8 @@ _MAX_QUEUED = 16
 _RESUME_QUEUED = 8
 #: Header bytes per request when uvicorn's `h11_max_incomplete_event_size` is not set (h11's default).
 _MAX_HEADER_BYTES = 16_384
+#: httptools 0.6.3 and later can be told to ignore bytes after a request that closes the connection.
+_LENIENT = hasattr(httptools.HttpRequestParser, "set_dangerous_leniencies")
 #: Bytes fed to the parser at a time. Between slices the protocol checks whether to stop, so a read
 #: full of tiny pipelined requests costs one slice's work before the rest waits (reading paused).
 _FEED_SLICE = 16_384
@@ -126,7 +127,7 @@ class HttpProtocol(asyncio.Protocol):
         self.tasks = server_state.tasks
         self.loop = _loop or asyncio.get_event_loop()
         self.parser = httptools.HttpRequestParser(self)
-        with contextlib.suppress(AttributeError):  # httptools < 0.6.3
+        if _LENIENT:
             self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.scheme = "http"
