@@ -17,20 +17,35 @@ class WriteCoalescer:
 
     A burst of broadcasts then costs each socket one system call instead of one per event. The
     flush runs as the loop's next callback, so nothing waits longer than the current iteration.
+    HTTP answers (`add_answer`) are written first: a publisher waiting for its answer to send the
+    next event gets it before the frames its events fanned out to.
     """
 
-    __slots__ = ("loop", "dirty")
+    __slots__ = ("loop", "answers", "dirty", "scheduled")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.answers: list[Flushable] = []
         self.dirty: list[Flushable] = []
+        self.scheduled = False
 
     def add(self, protocol: Flushable) -> None:
         self.dirty.append(protocol)
-        if len(self.dirty) == 1:
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def add_answer(self, protocol: Flushable) -> None:
+        self.answers.append(protocol)
+        if not self.scheduled:
+            self.scheduled = True
             self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
+        self.scheduled = False
+        answers, self.answers = self.answers, []
+        for protocol in answers:
+            protocol.flush()
         dirty, self.dirty = self.dirty, []
         for protocol in dirty:
             protocol.flush()

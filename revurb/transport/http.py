@@ -604,7 +604,7 @@ class HttpProtocol(asyncio.Protocol):
         pending = self.pending
         if pending is None:
             self.pending = [data]
-            self.coalescer.add(self)
+            self.coalescer.add_answer(self)
         else:
             pending.append(data)
 
