@@ -18,7 +18,7 @@ class WriteCoalescer:
     A burst of broadcasts then costs each socket one system call instead of one per event. The
     flush runs as the loop's next callback, so nothing waits longer than the current iteration.
     HTTP answers (`add_answer`) are written first: a publisher waiting for its answer to send the
-    next event gets it before the frames its events fanned out to.
+    next event gets it before the frames of the round.
     """
 
     __slots__ = ("loop", "answers", "dirty", "scheduled")

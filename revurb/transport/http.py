@@ -600,11 +600,20 @@ class HttpProtocol(asyncio.Protocol):
 
     def write_soon(self, data: bytes) -> None:
         """Write a direct answer once this round's answers are all made (see `pending`); any other
-        write on the connection, its close and its hand-over first write what waits."""
+        write on the connection, its close and its hand-over first write what waits.
+
+        Once the round has frames to write (an event fanned out), answers go at once instead: a
+        publisher then sends its next event while the frames are written, and the next round's
+        frames join this round's in fewer, fuller writes.
+        """
+        coalescer = self.coalescer
+        if coalescer.dirty:
+            self.write(data)
+            return
         pending = self.pending
         if pending is None:
             self.pending = [data]
-            self.coalescer.add_answer(self)
+            coalescer.add_answer(self)
         else:
             pending.append(data)
 
