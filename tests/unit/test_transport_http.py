@@ -550,6 +550,34 @@ async def test_connections_read_in_one_turn_are_all_answered_before_any_answer_i
     assert second.transport.writes == [direct(b"/b")]
 
 
+async def test_once_the_round_has_frames_to_write_a_direct_answer_is_written_at_once(
+    clock: ClockLoop,
+) -> None:
+    fast_path = FakeFastPath(eager=True)
+    written_then: list[list[bytes]] = []
+
+    class Frames:
+        """Frames some socket was written this round (an event fanned out)."""
+
+        def flush(self) -> None:
+            written_then.append(list(opened.transport.writes))
+
+    def route(head: RequestHead, body: bytes) -> HttpAnswer:
+        opened.protocol.coalescer.add(Frames())
+        return HttpAnswer(200, b"text/plain", head.path.encode())
+
+    fast_path.http_routes["/a"] = route
+    opened = open_http(direct_app(fast_path), clock)
+
+    opened.feed(http_request("GET", "/a"))
+    await asyncio.sleep(0)  # the dispatch: answered and written, the frames not yet
+
+    assert opened.transport.writes == [direct(b"/a")]
+    assert written_then == []
+    await settle()
+    assert written_then == [[direct(b"/a")]]
+
+
 async def test_an_answer_written_at_once_after_a_waiting_one_is_written_after_it(clock: ClockLoop) -> None:
     fast_path = FakeFastPath(eager=True)
     fast_path.http_routes["/a"] = lambda head, body: HttpAnswer(200, b"text/plain", head.path.encode())
