@@ -25,6 +25,10 @@ settings.register_profile(
     "revurb-fuzz-long", max_examples=20_000, deadline=None, suppress_health_check=_SLOW, print_blob=True
 )
 
-PROFILE = "revurb-fuzz-long" if os.environ.get("REVURB_FUZZ", "").lower() == "long" else "revurb-fuzz-ci"
+LONG = os.environ.get("REVURB_FUZZ", "").lower() == "long"
+PROFILE = "revurb-fuzz-long" if LONG else "revurb-fuzz-ci"
 #: Decorate a `@given` test with this.
 fuzz = settings(settings.get_profile(PROFILE))
+#: The fuzz tests' own limit in seconds (`pytest.mark.timeout`): the suite's 60 s is too short for
+#: 20,000 examples (a few minutes per test); 0 means none.
+TIMEOUT = 0 if LONG else 60

@@ -16,6 +16,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,8 +25,10 @@ from revurb.transport.http import HIGH_WATER
 from revurb.transport.websocket import WebSocketProtocol
 from tests.support.fake_apps import EchoApp, FakeFastPath, HookedApp, RecordingHandler, SocketApp
 from tests.support.fake_transport import FIXED_MASK, ClockLoop, FakeTransport, client_frame, settle
-from tests.support.fuzz import fuzz
+from tests.support.fuzz import TIMEOUT, fuzz
 from tests.support.transport_fixtures import ACCEPTED, open_http, open_websocket, upgrade_request
+
+pytestmark = pytest.mark.timeout(TIMEOUT)
 
 MAX_SIZE = 300
 CONTROL = (0x8, 0x9, 0xA)
