@@ -67,6 +67,12 @@ class ChannelManager:
                     del self.users[connection.user_id]
         await self.backend.remove_connection(self.app.id)
 
+    def compact(self) -> None:
+        """Rebuild the tables that grew with many sockets at the size they need now (they never shrink)."""
+        self.connections = dict(self.connections)
+        self.channels = dict(self.channels)
+        self.users = dict(self.users)
+
     # Subscriptions
 
     async def subscribe(self, connection: Connection[App], name: str, member: Member | None) -> None:

@@ -73,6 +73,11 @@ def is_valid_name(name: str) -> bool:
     return valid
 
 
+def forget_valid_names() -> None:
+    """Empty the cache of valid names (after a wave of sockets, whose names would stay in it)."""
+    _VALID_NAMES.clear()
+
+
 def may_cache(name: str) -> bool:
     """Whether the name may denote a cache channel (a quick test before `kind_of(name).cache`)."""
     return "cache-" in name and kind_of(name).cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from revurb.apps import App
 from revurb.channels.manager import ChannelManager
+from revurb.channels.names import forget_valid_names
 from revurb.scaling.base import Backend, BusMessage
 
 
@@ -29,6 +30,12 @@ class Registry:
         manager = self.managers.get(message["app"])
         if manager is not None:
             manager.deliver_local(message)
+
+    def compact(self) -> None:
+        """After a wave of sockets has gone: tables at the size they need now, no names kept for them."""
+        for manager in self.managers.values():
+            manager.compact()
+        forget_valid_names()
 
     async def reconcile(self) -> bool:
         """After an outage, bring every app's presence sockets in line with Redis (see the manager)."""

@@ -29,6 +29,7 @@ from revurb.server.endpoint import PusherEndpoint
 from revurb.server.fast_path import RevurbFastPath
 from revurb.server.probes import health, json_response, metrics, ready
 from revurb.server.restart import RestartWatch
+from revurb.transport.release import compact_after_waves
 from revurb.webhooks import Webhooks
 from revurb.wire.types import Receive, Scope, Send
 
@@ -100,6 +101,7 @@ def create_app(
         )
     backend = backend or backend_for(settings)
     registry = Registry(backend)
+    compact_after_waves(registry)  # once a wave of sockets has gone, its tables shrink
     dispatcher = Dispatcher(registry)
     api = HttpApi(settings, provider, registry)
     drain = Drain(settings, registry, backend, api)

@@ -1,23 +1,60 @@
 """Giving the memory of many closed sockets back to the system once a wave of closes is over.
 
-Python frees a closed socket's objects at once, but the C allocator keeps what it got from the
-system for reuse: after 10,000 sockets close, the server's RSS stays about 10 MB above what it was
-before they opened. When enough sockets have closed and a moment has passed without another
-closing, `malloc_trim(0)` (glibc) returns the allocator's free pages. A busy server with steady
-churn does not trim at all (closes keep coming); one trim costs a few milliseconds.
+Python frees a closed socket's objects at once, but not all of the memory: the C allocator keeps
+what it got from the system for reuse, CPython's small-object allocator can only return a 1 MB
+arena once every object in it is gone, and hash tables keep the size they grew to. After 10,000
+sockets close, the server's RSS would stay 12-15 MB above what it was before they opened.
+
+So when enough sockets have closed and a moment has passed without another closing:
+- if the wave emptied the server (no more sockets left than closed in it), a full collection empties
+  CPython's free lists (tuples, dicts, floats, contexts kept for reuse, scattered over the wave's
+  arenas), the tables that grew with the wave are rebuilt at their present size (uvicorn's
+  connection set, and whatever registered with `compact_after_waves`), and uvloop's free lists of
+  handles are refilled with fresh ones, so the old ones, from all over the wave's arenas, are freed;
+- then `malloc_trim(0)` (glibc) returns the C allocator's free pages.
+A busy server with steady churn does none of this (closes keep coming); a server with many sockets
+left skips the collection, which would cost in proportion to them. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import weakref
 from collections.abc import Callable
+from typing import Any, Protocol
 
 #: Closed sockets after which a trim is worth its milliseconds.
 WAVE = 1_000
 #: Seconds without a close before the trim runs.
 QUIET_SECONDS = 0.5
+#: uvloop keeps up to 250 `Handle`s and 250 `TimerHandle`s for reuse; taking more than that many
+#: empties its free lists and makes it allocate the rest afresh.
+_UVLOOP_FREE_LIST = 250
+_FRESH_HANDLES = 2 * _UVLOOP_FREE_LIST + 100
+#: How long the fresh handles are held (they must have run, so the loop no longer refers to them).
+HANDLES_SECONDS = 0.1
+
+
+class Compactable(Protocol):
+    def compact(self) -> None:
+        """Rebuild the tables that grew with a wave of sockets at the size they need now."""
+
+
+_compactables: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def compact_after_waves(owner: Compactable) -> None:
+    """Have `owner.compact()` called when a wave of closes has emptied the server (held weakly)."""
+    _compactables.add(owner)
+
+
+def shrink(table: set[Any] | dict[Any, Any]) -> None:
+    """Rebuild a set or dict in place at the size of what it holds (neither ever shrinks by itself)."""
+    kept: Any = list(table.items()) if isinstance(table, dict) else list(table)
+    table.clear()  # frees the grown table
+    table.update(kept)
 
 
 @functools.cache
@@ -39,9 +76,9 @@ def trim_allocator() -> None:
 
 
 class Release:
-    """Counts closed sockets on one loop and trims the allocator once a wave of them is over."""
+    """Counts closed sockets on one loop and gives memory back once a wave of them is over."""
 
-    __slots__ = ("loop", "closed", "seen", "timer", "trims", "_trim")
+    __slots__ = ("loop", "closed", "seen", "timer", "trims", "compactions", "connections", "_trim")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, trim: Callable[[], object] = trim_allocator) -> None:
         self.loop = loop
@@ -50,10 +87,16 @@ class Release:
         self.seen = 0
         self.timer: asyncio.TimerHandle | None = None
         self.trims = 0
+        self.compactions = 0
+        #: The server's set of open connections (uvicorn's), as the last closed socket named it.
+        self.connections: set[Any] | None = None
         self._trim = trim
 
-    def socket_closed(self) -> None:
+    def socket_closed(self, connections: set[Any] | None = None) -> None:
+        """One more socket closed; `connections` is the server's set of the ones still open."""
         self.closed += 1
+        if connections is not None:
+            self.connections = connections
         if self.closed >= WAVE and self.timer is None:
             self.seen = self.closed
             self.timer = self.loop.call_later(QUIET_SECONDS, self._check)
@@ -63,10 +106,51 @@ class Release:
             self.seen = self.closed
             self.timer = self.loop.call_later(QUIET_SECONDS, self._check)
             return
+        wave, self.closed, self.seen = self.closed, 0, 0
         self.timer = None
-        self.closed = self.seen = 0
+        connections = self.connections
+        if connections is not None and len(connections) > wave:
+            self._finish(None)  # many sockets stay: a full collection would cost in proportion to them
+            return
+        gc.collect()  # a full collection also empties the interpreter's free lists
+        for owner in list(_compactables):
+            owner.compact()
+        if connections is not None:
+            shrink(connections)
+        self.compactions += 1
+        fresh = _fresh_handles(self.loop)
+        if fresh is None:
+            self._finish(None)
+        else:
+            self.timer = self.loop.call_later(HANDLES_SECONDS, self._finish, fresh)
+
+    def _finish(self, fresh: list[Any] | None) -> None:
+        self.timer = None
+        if fresh is not None:
+            # Newest first: the fresh handles fill uvloop's free lists, the old ones go back to Python.
+            while fresh:
+                fresh.pop()
         self._trim()
         self.trims += 1
+
+
+def _noop() -> None:
+    return None
+
+
+def _fresh_handles(loop: asyncio.AbstractEventLoop) -> list[Any] | None:
+    """On uvloop, take more handles than its free lists hold (their last ones are allocated afresh).
+
+    Returns them in the order taken; None on other loops, whose handles are not kept for reuse.
+    """
+    if not type(loop).__module__.startswith("uvloop"):
+        return None
+    handles: list[Any] = [loop.call_soon(_noop) for _ in range(_FRESH_HANDLES)]
+    for _ in range(_FRESH_HANDLES):
+        timer = loop.call_later(3600, _noop)
+        timer.cancel()
+        handles.append(timer)
+    return handles
 
 
 _releases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Release] = weakref.WeakKeyDictionary()

@@ -164,7 +164,7 @@ class WebSocketProtocol(asyncio.Protocol):
         # The handler has heard of the end; it refers back to this protocol (a cycle with the
         # transport in it), which would keep a closed socket's memory until a full collection.
         self.handler = None
-        release_for(self.loop).socket_closed()
+        release_for(self.loop).socket_closed(self.connections)
 
     def data_received(self, data: bytes) -> None:
         if self.state is _HANDSHAKE:

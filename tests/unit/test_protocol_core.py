@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
 from revurb.apps import App
+from revurb.channels import names
 from revurb.channels.names import is_valid_name, kind_of
 from revurb.channels.registry import Registry
 from revurb.protocol.dispatch import Dispatcher
@@ -175,3 +177,29 @@ async def test_memory_backend_cache_expires() -> None:
     await backend.cache_put("1", "cache-a", "frame")
     cached = await backend.cache_get("1", "cache-a")
     assert cached is not None and cached["frame"] == "frame" and 1790 <= cached["ttl"] <= 1800
+
+
+async def test_compacting_after_a_wave_keeps_what_is_left_in_smaller_tables(server: Dispatcher) -> None:
+    sockets = [FakeConnection(socket_id=f"1.{n}") for n in range(2000)]
+    for n, connection in enumerate(sockets):
+        assert await server.open(connection)
+        subscribe = {"event": "pusher:subscribe", "data": {"channel": f"c-{n}"}}
+        await server.message(connection, json.dumps(subscribe))
+    manager = server.registry.manager(APP)
+    for connection in sockets[:-1]:
+        await server.close(connection)
+    grown = (sys.getsizeof(manager.connections), sys.getsizeof(manager.channels))
+    assert is_valid_name("c-1999")
+    assert "c-1999" in names._VALID_NAMES
+
+    server.registry.compact()
+
+    assert list(manager.connections) == ["1.1999"]
+    assert list(manager.channels) == ["c-1999"]
+    assert manager.channels["c-1999"].subscribers == {"1.1999": sockets[-1]}
+    assert sys.getsizeof(manager.connections) < grown[0] // 10
+    assert sys.getsizeof(manager.channels) < grown[1] // 10
+    assert not names._VALID_NAMES
+    # The socket left goes on as before.
+    await server.close(sockets[-1])
+    assert (manager.connections, manager.channels) == ({}, {})
