@@ -57,21 +57,40 @@ def _valid_key(key: bytes) -> bool:
 
 def upgrade_refusal(method: str, http_version: str, headers: Iterable[tuple[bytes, bytes]]) -> Refusal | None:
     """The answer that refuses an `Upgrade: websocket` request (names lower-cased), or None to go on."""
+    request = read_upgrade(method, http_version, b"", headers)
+    return request if isinstance(request, Refusal) else None
+
+
+def read_upgrade(
+    method: str, http_version: str, target: bytes, headers: Iterable[tuple[bytes, bytes]]
+) -> UpgradeRequest | Refusal:
+    """Check an `Upgrade: websocket` request (header names lower-cased) and take what the server needs.
+
+    Returns the request, or the answer that refuses it.
+    """
     if method != "GET":
         return Refusal(400, "A WebSocket handshake must be a GET request.")
     if http_version != "1.1":
         return Refusal(400, "A WebSocket handshake needs HTTP/1.1.")
     key = version = b""
+    kept: list[tuple[bytes, bytes]] = []
+    subprotocols: list[str] = []
     for name, value in headers:
         if name == b"sec-websocket-key":
-            key = value.strip()
+            key = value = value.strip()
         elif name == b"sec-websocket-version":
             version = value.strip()
+        elif name == b"sec-websocket-protocol":
+            subprotocols += [item.strip() for item in value.decode("latin-1").split(",") if item.strip()]
+        elif name == b"sec-websocket-extensions":
+            continue  # never negotiated: no compression context per socket
+        kept.append((name, value))
     if version != VERSION:
         return Refusal(426, "Unsupported WebSocket version.", [(b"sec-websocket-version", VERSION)])
     if not _valid_key(key):
         return Refusal(400, "Missing or invalid Sec-WebSocket-Key.")
-    return None
+    raw_path, _, query = target.partition(b"?")
+    return UpgradeRequest(raw_path, query, kept, key, subprotocols)
 
 
 def parse_upgrade(data: bytes) -> UpgradeRequest | Refusal:
@@ -85,24 +104,10 @@ def parse_upgrade(data: bytes) -> UpgradeRequest | Refusal:
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
         return Refusal(400, "Invalid HTTP request received.")
     headers: list[tuple[bytes, bytes]] = []
-    key = b""
-    subprotocols: list[str] = []
     for line in lines[1:]:
         name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        value = value.strip()
-        if name == b"sec-websocket-key":
-            key = value
-        elif name == b"sec-websocket-protocol":
-            subprotocols += [item.strip() for item in value.decode("latin-1").split(",") if item.strip()]
-        elif name == b"sec-websocket-extensions":
-            continue  # never negotiated: no compression context per socket
-        headers.append((name, value))
-    refused = upgrade_refusal(parts[0].decode("latin-1"), parts[2][5:].decode("latin-1"), headers)
-    if refused is not None:
-        return refused
-    raw_path, _, query = parts[1].partition(b"?")
-    return UpgradeRequest(raw_path, query, headers, key, subprotocols)
+        headers.append((name.strip().lower(), value.strip()))
+    return read_upgrade(parts[0].decode("latin-1"), parts[2][5:].decode("latin-1"), parts[1], headers)
 
 
 def accept_response(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Coroutine
 from typing import Any
@@ -22,13 +23,14 @@ from urllib.parse import unquote
 import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import service_unavailable
-from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
+from uvicorn.protocols.utils import is_ssl
 from uvicorn.server import ServerState
 
+from revurb.transport.addresses import local_address, remote_address
 from revurb.transport.coalescer import coalescer_for
 from revurb.transport.eager import drive, run_in_task
 from revurb.transport.flow_control import FlowControl
-from revurb.transport.handshake import refusal, upgrade_refusal
+from revurb.transport.handshake import Refusal, UpgradeRequest, read_upgrade, refusal
 from revurb.transport.hook import DEFAULT_LIMITS, FastPath, HttpAnswer, HttpRoute, fast_path_of
 from revurb.transport.http_request import STATUS_LINES, HeaderList, HttpRequest, access_logger
 
@@ -54,6 +56,21 @@ class _Refused(Exception):
     def __init__(self, answer: bytes) -> None:
         super().__init__()
         self.answer = answer
+
+
+#: The loop the last connection's server runs on: `asyncio.get_event_loop()` makes a system call
+#: (`getpid`, Python 3.11) and uvicorn does not hand its protocols the loop.
+_last_loop: tuple[weakref.ref[ServerState], asyncio.AbstractEventLoop] | None = None
+
+
+def _running_loop(server_state: ServerState) -> asyncio.AbstractEventLoop:
+    global _last_loop
+    last = _last_loop
+    if last is not None and last[0]() is server_state and last[1].is_running():
+        return last[1]
+    loop = asyncio.get_event_loop()
+    _last_loop = (weakref.ref(server_state), loop)
+    return loop
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -95,6 +112,7 @@ class HttpProtocol(asyncio.Protocol):
         "unread",
         "parsing",
         "upgrade",
+        "upgrade_request",
         "queue",
         "current",
         "running_by_hand",
@@ -125,7 +143,7 @@ class HttpProtocol(asyncio.Protocol):
         self.server_state = server_state
         self.connections = server_state.connections
         self.tasks = server_state.tasks
-        self.loop = _loop or asyncio.get_event_loop()
+        self.loop = _loop or _running_loop(server_state)
         self.parser = httptools.HttpRequestParser(self)
         if _LENIENT:
             self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
@@ -167,6 +185,8 @@ class HttpProtocol(asyncio.Protocol):
         self.parsing: HttpRequest | None = None
         #: An upgrade request's head, handed to the WebSocket protocol once earlier responses are out.
         self.upgrade: bytes | None = None
+        #: The upgrade request as read, when the WebSocket protocol takes it so (`upgraded`).
+        self.upgrade_request: UpgradeRequest | None = None
         self.queue: deque[HttpRequest] = deque()
         #: The request at the head of the queue once its app started.
         self.current: HttpRequest | None = None
@@ -195,8 +215,8 @@ class HttpProtocol(asyncio.Protocol):
         self.connections.add(self)  # type: ignore[arg-type]
         self.transport = transport  # type: ignore[assignment]
         self.flow = FlowControl(self.transport)
-        self.server = get_local_addr(transport)  # type: ignore[arg-type]
-        self.client = get_remote_addr(transport)  # type: ignore[arg-type]
+        self.server = local_address(transport)
+        self.client = remote_address(transport)
         if is_ssl(transport):  # type: ignore[arg-type]
             self.scheme = "https"
         self.head_started = self.loop.time()
@@ -251,7 +271,12 @@ class HttpProtocol(asyncio.Protocol):
                 self.unread = data[offset:]
                 break
         queue = self.queue
-        if len(queue) > _MAX_QUEUED or (self.parsing is not None and self.parsing.size > HIGH_WATER):
+        if self.upgrade is not None:
+            if not queue and self.current is None and self.refusal is None and not self.closing:
+                self._hand_over()  # no answer to write first: the socket changes hands now
+                return
+            self.pause_reading()  # until the answers before it are out
+        elif len(queue) > _MAX_QUEUED or (self.parsing is not None and self.parsing.size > HIGH_WATER):
             self.pause_reading()
         if queue or self.upgrade is not None:
             self.schedule()
@@ -320,10 +345,15 @@ class HttpProtocol(asyncio.Protocol):
         version = parser.get_http_version()
         headers = self.headers
         if parser.should_upgrade() and self._websocket_upgrade():
-            refused = upgrade_refusal(method, version, headers)
-            if refused is not None:
-                raise _Refused(self._refusal(*refused))
+            upgrade = read_upgrade(method, version, self.url, headers)
+            if isinstance(upgrade, Refusal):
+                raise _Refused(self._refusal(*upgrade))
             self.parsing = None
+            if hasattr(self.config.ws_protocol_class, "upgraded"):
+                # Revurb's protocol takes the request as read: nothing is serialised to be parsed again.
+                self.upgrade_request = upgrade
+                self.upgrade = b""
+                return
             lines = [method.encode(), b" ", self.url, b" HTTP/1.1\r\n"]
             for name, value in headers:
                 lines += [name, b": ", value, b"\r\n"]
@@ -546,12 +576,15 @@ class HttpProtocol(asyncio.Protocol):
             logger.warning("Unsupported upgrade request.")
             return
         self.upgrade += rest
-        self.pause_reading()
 
     def _hand_over(self) -> None:
         """Give the socket to the WebSocket protocol, as uvicorn's `handle_websocket_upgrade` does."""
         self.flush()
-        head, _, rest = (self.upgrade or b"").partition(b"\r\n\r\n")
+        request, self.upgrade_request = self.upgrade_request, None
+        if request is None:
+            head, _, rest = (self.upgrade or b"").partition(b"\r\n\r\n")
+        else:
+            head, rest = b"", self.upgrade or b""
         self.upgrade = None
         self.connections.discard(self)
         if self.timer is not None:
@@ -560,13 +593,17 @@ class HttpProtocol(asyncio.Protocol):
         # Read again before the new protocol can pause reading on its own account.
         self.flow.resume_reading()
         factory: Any = self.config.ws_protocol_class
-        protocol: asyncio.Protocol = factory(
-            config=self.config, server_state=self.server_state, app_state=self.app_state
+        options: dict[str, Any] = {} if request is None else {"_loop": self.loop}
+        protocol: Any = factory(
+            config=self.config, server_state=self.server_state, app_state=self.app_state, **options
         )
         protocol.connection_made(self.transport)
-        protocol.data_received(head + b"\r\n\r\n")
-        if rest:
-            protocol.data_received(rest)
+        if request is not None:
+            protocol.upgraded(request, self.server, self.client, self.scheme == "https", rest)
+        else:
+            protocol.data_received(head + b"\r\n\r\n")
+            if rest:
+                protocol.data_received(rest)
         self.transport.set_protocol(protocol)
         self.closing = True
         # The parser refers back to this object: drop it so this protocol is freed at once instead of
@@ -654,6 +691,7 @@ class HttpProtocol(asyncio.Protocol):
             self.queue.pop()
         self.parsing = None
         self.upgrade = None
+        self.upgrade_request = None
         if self.current is None and not self.queue:
             self.write(answer)
             self.close()

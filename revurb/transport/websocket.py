@@ -18,9 +18,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from uvicorn.config import Config
-from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
+from uvicorn.protocols.utils import ClientDisconnected, is_ssl
 from uvicorn.server import ServerState
 
+from revurb.transport.addresses import local_address, remote_address
 from revurb.transport.coalescer import coalescer_for
 from revurb.transport.codec import (
     CloseCode,
@@ -34,7 +35,14 @@ from revurb.transport.codec import (
 from revurb.transport.eager import drive
 from revurb.transport.flow_control import FlowControl
 from revurb.transport.forwarded import TrustedProxies, forward_websocket_scope, trusted_proxies
-from revurb.transport.handshake import Refusal, accept_response, parse_upgrade, refusal, reject_response
+from revurb.transport.handshake import (
+    Refusal,
+    UpgradeRequest,
+    accept_response,
+    parse_upgrade,
+    refusal,
+    reject_response,
+)
 from revurb.transport.hook import FastPath, FrameHandler, Scope, WebSocketRoute, fast_path_of
 from revurb.transport.release import release_for
 
@@ -233,22 +241,51 @@ class WebSocketProtocol(asyncio.Protocol):
         """Parse the upgrade request, start the app; returns what followed the request head."""
         head, _, rest = data.partition(b"\r\n\r\n")
         request = parse_upgrade(head)
-        transport = self.transport
-        assert transport is not None
         if isinstance(request, Refusal):
             self._refuse(refusal(*request))
             return b""
+        transport = self.transport
+        assert transport is not None
+        self._start(request, local_address(transport), remote_address(transport), is_ssl(transport))
+        return rest
+
+    def upgraded(
+        self,
+        request: UpgradeRequest,
+        server: tuple[str, int] | None,
+        client: tuple[str, int] | None,
+        secure: bool,
+        rest: bytes,
+    ) -> None:
+        """Take over a connection whose HTTP protocol has read and checked the upgrade request already.
+
+        Call after `connection_made`: nothing is parsed twice, and the addresses are not asked for again.
+        """
+        self._start(request, server, client, secure)
+        if rest and self.state is not _CLOSED:
+            self.data_received(rest)
+
+    def _start(
+        self,
+        request: UpgradeRequest,
+        server: tuple[str, int] | None,
+        client: tuple[str, int] | None,
+        secure: bool,
+    ) -> None:
+        """Build the scope and start the app (through the hook's route if it has one)."""
         root_path = self.config.root_path
+        raw_path = request.raw_path
+        path = raw_path.decode("latin-1")
         scope: Scope = {
             "type": "websocket",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": "1.1",
-            "scheme": "wss" if is_ssl(transport) else "ws",
-            "server": get_local_addr(transport),
-            "client": get_remote_addr(transport),
+            "scheme": "wss" if secure else "ws",
+            "server": server,
+            "client": client,
             "root_path": root_path,
-            "path": root_path + unquote(request.raw_path.decode("latin-1")),
-            "raw_path": root_path.encode() + request.raw_path,
+            "path": root_path + (unquote(path) if "%" in path else path),
+            "raw_path": root_path.encode() + raw_path if root_path else raw_path,
             "query_string": request.query,
             "headers": request.headers,
             "subprotocols": request.subprotocols,
@@ -274,7 +311,6 @@ class WebSocketProtocol(asyncio.Protocol):
         if task is not None:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        return rest
 
     def _eager(self) -> bool:
         """The app's routes may run by hand until they suspend (`FastPath.eager`), as uvicorn allows."""
