@@ -110,17 +110,19 @@ def parse_upgrade(data: bytes) -> UpgradeRequest | Refusal:
     return read_upgrade(parts[0].decode("latin-1"), parts[2][5:].decode("latin-1"), parts[1], headers)
 
 
+_SWITCHING = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+)
+
+
 def accept_response(
     key: bytes, subprotocol: str | None, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> bytes:
     """The `101 Switching Protocols` answer, with the app's subprotocol and extra headers."""
-    accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
-    lines = [
-        b"HTTP/1.1 101 Switching Protocols",
-        b"Upgrade: websocket",
-        b"Connection: Upgrade",
-        b"Sec-WebSocket-Accept: " + accept,
-    ]
+    head = _SWITCHING + binascii.b2a_base64(hashlib.sha1(key + _GUID).digest(), newline=False)
+    if not subprotocol and not headers:
+        return head + b"\r\n\r\n"
+    lines = [head]
     if subprotocol:
         lines.append(b"Sec-WebSocket-Protocol: " + subprotocol.encode())
     lines += [bytes(name) + b": " + bytes(value) for name, value in headers]

@@ -31,8 +31,9 @@ from revurb.transport.coalescer import coalescer_for
 from revurb.transport.eager import drive, run_in_task
 from revurb.transport.flow_control import FlowControl
 from revurb.transport.handshake import Refusal, UpgradeRequest, read_upgrade, refusal
-from revurb.transport.hook import DEFAULT_LIMITS, FastPath, HttpAnswer, HttpRoute, fast_path_of
+from revurb.transport.hook import FastPath, HttpAnswer, HttpRoute
 from revurb.transport.http_request import STATUS_LINES, HeaderList, HttpRequest, access_logger
+from revurb.transport.served import served
 
 logger = logging.getLogger("revurb.transport")
 
@@ -41,8 +42,6 @@ HIGH_WATER = 65_536
 _MAX_QUEUED = 16
 #: Queued requests at or below which a paused socket is read again.
 _RESUME_QUEUED = 8
-#: Header bytes per request when uvicorn's `h11_max_incomplete_event_size` is not set (h11's default).
-_MAX_HEADER_BYTES = 16_384
 #: httptools 0.6.3 and later can be told to ignore bytes after a request that closes the connection.
 _LENIENT = hasattr(httptools.HttpRequestParser, "set_dangerous_leniencies")
 #: Bytes fed to the parser at a time. Between slices the protocol checks whether to stop, so a read
@@ -135,10 +134,9 @@ class HttpProtocol(asyncio.Protocol):
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        if not config.loaded:
-            config.load()
+        shared = served(config)
         self.config = config
-        self.app = config.loaded_app
+        self.app = shared.app
         self.app_state = app_state
         self.server_state = server_state
         self.connections = server_state.connections
@@ -152,14 +150,14 @@ class HttpProtocol(asyncio.Protocol):
         self.server: tuple[str, int | None] | None = None
         self.client: tuple[str, int] | None = None
         self.root_path = config.root_path
-        self.asgi = {"version": config.asgi_version, "spec_version": "2.3"}
+        self.asgi = {"version": shared.asgi_version, "spec_version": "2.3"}
         #: The app's direct routes (see `_answer`), if it offers the transport hook.
-        self.fast_path: FastPath | None = fast_path_of(self.app)
-        self.eager = self.fast_path is not None and self.fast_path.eager and not config.reset_contextvars
+        self.fast_path: FastPath | None = shared.fast_path
+        self.eager = shared.eager
         # As uvicorn decides, plus the level: `revurb start` keeps the logger but logs no requests.
         self.access_log = access_logger.hasHandlers() and access_logger.isEnabledFor(logging.INFO)
-        self.header_limit = config.h11_max_incomplete_event_size or _MAX_HEADER_BYTES
-        limits = self.fast_path.limits if self.fast_path is not None else DEFAULT_LIMITS
+        self.header_limit = shared.header_limit
+        limits = shared.limits
         self.max_headers = limits.max_headers
         self.head_timeout = limits.head_timeout
         self.max_body_size = limits.max_body_size

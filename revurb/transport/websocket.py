@@ -34,7 +34,7 @@ from revurb.transport.codec import (
 )
 from revurb.transport.eager import drive
 from revurb.transport.flow_control import FlowControl
-from revurb.transport.forwarded import TrustedProxies, forward_websocket_scope, trusted_proxies
+from revurb.transport.forwarded import TrustedProxies, forward_websocket_scope
 from revurb.transport.handshake import (
     Refusal,
     UpgradeRequest,
@@ -43,8 +43,9 @@ from revurb.transport.handshake import (
     refusal,
     reject_response,
 )
-from revurb.transport.hook import FastPath, FrameHandler, Scope, WebSocketRoute, fast_path_of
+from revurb.transport.hook import FastPath, FrameHandler, Scope, WebSocketRoute
 from revurb.transport.release import release_for
+from revurb.transport.served import served
 
 logger = logging.getLogger("revurb.transport")
 
@@ -110,6 +111,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "coalescer",
         "trusted",
         "_accept_key",
+        "eager",
     )
 
     def __init__(
@@ -119,14 +121,15 @@ class WebSocketProtocol(asyncio.Protocol):
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        if not config.loaded:
-            config.load()
+        shared = served(config)
         self.config = config
         self.app_state = app_state
         self.connections = server_state.connections
         self.tasks = server_state.tasks
         self.loop = _loop or asyncio.get_event_loop()
-        self.fast_path: FastPath | None = fast_path_of(config.loaded_app)
+        self.fast_path: FastPath | None = shared.fast_path
+        #: The hook's routes run by hand until they suspend (`FastPath.eager`): no Task per socket.
+        self.eager = shared.eager
         self.transport: asyncio.Transport | None = None
         #: Set in `connection_made`, as the transport is.
         self.flow: FlowControl = None  # type: ignore[assignment]
@@ -149,7 +152,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.pending: list[bytes] | None = None
         self.coalescer = coalescer_for(self.loop)
         #: uvicorn's trusted proxies, applied to the scope of a socket served through the hook.
-        self.trusted: TrustedProxies | None = trusted_proxies(config.loaded_app) if self.fast_path else None
+        self.trusted: TrustedProxies | None = shared.trusted
         self._accept_key = b""
 
     # asyncio.Protocol
@@ -303,7 +306,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if route is None:
             self._deliver({"type": "websocket.connect"})
             task = self.loop.create_task(self._run_asgi(scope))
-        elif self._eager():
+        elif self.eager:
             # Accepted, admitted and opened right here, unless the route suspends: no Task per socket.
             task = drive(self._run_route(route, scope), self.loop, _route_done, contextvars.copy_context())
         else:
@@ -311,10 +314,6 @@ class WebSocketProtocol(asyncio.Protocol):
         if task is not None:
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-
-    def _eager(self) -> bool:
-        """The app's routes may run by hand until they suspend (`FastPath.eager`), as uvicorn allows."""
-        return self.fast_path is not None and self.fast_path.eager and not self.config.reset_contextvars
 
     def _reject(self, status: int, code: int = CloseCode.ABNORMAL_CLOSURE) -> None:
         """Refuse the upgrade with a plain HTTP answer; an app already started hears `code`."""
