@@ -157,7 +157,15 @@ _releases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Release] = weakr
 
 
 def release_for(loop: asyncio.AbstractEventLoop) -> Release:
+    global _last
+    last = _last
+    if last is not None and last.loop is loop:  # every closed socket asks: spare the weak lookup
+        return last
     release = _releases.get(loop)
     if release is None:
         release = _releases[loop] = Release(loop)
+    _last = release
     return release
+
+
+_last: Release | None = None

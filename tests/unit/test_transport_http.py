@@ -21,9 +21,10 @@ from tests.support.fake_apps import (
     SocketApp,
     respond,
 )
-from tests.support.fake_transport import ClockLoop, client_frame, settle
+from tests.support.fake_transport import LOCAL, PEER, ClockLoop, client_frame, settle
 from tests.support.transport_fixtures import (
     ACCEPTED,
+    SAMPLE_KEY,
     OpenedHttp,
     http_request,
     open_http,
@@ -362,6 +363,45 @@ async def test_an_upgrade_hands_the_head_and_the_bytes_after_it_to_the_websocket
     assert opened.transport.data == ACCEPTED
     assert app.scope is not None and app.scope["path"] == "/ws"
     assert app.received == [{"type": "websocket.connect"}, {"type": "websocket.receive", "text": "early"}]
+
+
+async def test_an_upgrade_with_nothing_to_answer_first_changes_hands_at_once_and_keeps_reading(
+    clock: ClockLoop,
+) -> None:
+    app = SocketApp()
+    opened = open_http(app, clock)
+
+    opened.feed(
+        upgrade_request(
+            "/ws%20x?protocol=7",
+            headers=[
+                ("sec-websocket-protocol", "chat, , superchat"),
+                ("sec-websocket-extensions", "permessage-deflate"),
+                ("origin", "https://example.org"),
+            ],
+        )
+    )
+
+    # In the same callback: the socket is the WebSocket protocol's, and reading never paused.
+    socket = opened.transport.protocol
+    assert isinstance(socket, WebSocketProtocol)
+    assert not opened.transport.reading_paused
+    assert opened.transport.pauses == 0
+    await settle()
+    scope = app.scope
+    assert scope is not None
+    assert (scope["path"], scope["raw_path"], scope["query_string"]) == ("/ws x", b"/ws%20x", b"protocol=7")
+    assert (scope["client"], scope["server"], scope["scheme"]) == (PEER, LOCAL, "ws")
+    assert scope["subprotocols"] == ["chat", "superchat"]
+    assert scope["headers"] == [
+        (b"host", b"example.org"),
+        (b"upgrade", b"websocket"),
+        (b"connection", b"Upgrade"),
+        (b"sec-websocket-key", SAMPLE_KEY),
+        (b"sec-websocket-version", b"13"),
+        (b"sec-websocket-protocol", b"chat, , superchat"),
+        (b"origin", b"https://example.org"),
+    ]
 
 
 async def test_an_upgrade_waits_for_the_answers_to_the_requests_before_it(clock: ClockLoop) -> None:
