@@ -66,3 +66,17 @@ def test_a_server_on_defaults_imports_no_redis_client_http_client_or_typer() -> 
     assert "revurb" in loaded
     # (click stays: uvicorn's package imports its own command line.)
     assert {"redis", "httpx", "typer", "pydantic"} & set(loaded) == set()
+
+
+def test_the_server_collects_its_young_generation_less_often() -> None:
+    import gc
+
+    from revurb.serve import YOUNG_COLLECTION_THRESHOLD, tune_collector
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 11, 12)
+        tune_collector()
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, 11, 12)
+    finally:
+        gc.set_threshold(*before)
