@@ -84,8 +84,8 @@ def ws_max_size(settings: Settings) -> int:
 
 #: Allocations (less deallocations) of tracked objects between two young-generation collections.
 #: Python's 700 made a busy server collect every dozen new sockets; a socket's objects are freed by
-#: their reference counts, not the collector, so fewer, larger passes do the same work for less
-#: (docs/benchmarks.md: new sockets +2-4 % per second, soak p99 no worse). A pass over 5,000
+#: their reference counts, not the collector, so fewer passes do the same work. Measured, the
+#: difference was within the noise (docs/benchmarks.md, issue 16's third round); a pass over 5,000
 #: young objects takes well under a millisecond.
 YOUNG_COLLECTION_THRESHOLD = 5_000
 

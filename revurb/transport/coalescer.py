@@ -57,19 +57,15 @@ _coalescers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteCoalescer
 
 
 def coalescer_for(loop: asyncio.AbstractEventLoop) -> WriteCoalescer:
+    global _last
     last = _last
     if last is not None and last.loop is loop:  # every protocol of a server asks: spare the weak lookup
         return last
     coalescer = _coalescers.get(loop)
     if coalescer is None:
         coalescer = _coalescers[loop] = WriteCoalescer(loop)
-    _remember(coalescer)
+    _last = coalescer
     return coalescer
 
 
 _last: WriteCoalescer | None = None
-
-
-def _remember(coalescer: WriteCoalescer) -> None:
-    global _last
-    _last = coalescer

@@ -55,12 +55,6 @@ def _valid_key(key: bytes) -> bool:
         return False
 
 
-def upgrade_refusal(method: str, http_version: str, headers: Iterable[tuple[bytes, bytes]]) -> Refusal | None:
-    """The answer that refuses an `Upgrade: websocket` request (names lower-cased), or None to go on."""
-    request = read_upgrade(method, http_version, b"", headers)
-    return request if isinstance(request, Refusal) else None
-
-
 def read_upgrade(
     method: str, http_version: str, target: bytes, headers: Iterable[tuple[bytes, bytes]]
 ) -> UpgradeRequest | Refusal:
