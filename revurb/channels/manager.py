@@ -106,8 +106,11 @@ class ChannelManager:
                 membership.changed(channel, user_id, True, info, None, socket_id)
         await self._succeeded(connection, channel, kind)
         if member is None:
-            self._count_changed(channel)
-            self._count_webhook(name, count)
+            # Both are off unless an app asks: checked here, as no call is cheaper than one per subscribe.
+            if self.app.subscription_count:
+                self._count_changed(channel)
+            if self.app.webhooks:
+                self._count_webhook(name, count)
 
     async def _check_presence_room(self, name: str, member: Member) -> None:
         members = await self.backend.members(self.app.id, name)
@@ -152,8 +155,10 @@ class ChannelManager:
         # After the member: a receiver hears `member_removed` before `channel_vacated`, as from Pusher.
         count = await self.backend.remove_subscriber(self.app.id, name)
         if user_id is None:
-            self._count_changed(channel)
-            self._count_webhook(name, count)
+            if self.app.subscription_count:
+                self._count_changed(channel)
+            if self.app.webhooks:
+                self._count_webhook(name, count)
 
     # Webhooks: the events this node alone sees (the backend records occupancy and membership)
 
@@ -163,8 +168,8 @@ class ChannelManager:
             self.backend.webhook(self.app.id, event)
 
     def _count_webhook(self, name: str, count: int) -> None:
-        if self.app.webhooks:  # every subscribe and unsubscribe: no event built for nobody
-            self.webhook({"name": "subscription_count", "channel": name, "subscription_count": count})
+        """Called only when the app has webhooks: no event is built for nobody."""
+        self.webhook({"name": "subscription_count", "channel": name, "subscription_count": count})
 
     # Users
 

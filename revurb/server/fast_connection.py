@@ -138,8 +138,8 @@ class FastConnection(Connection[App]):
                 break
             if not self._gone:
                 await dispatcher.message(self, item)
-            if len(inbox) < _INBOX_HIGH_WATER // 2:
-                self._protocol.resume_reading()
+            if self._protocol.held and len(inbox) < _INBOX_HIGH_WATER // 2:
+                self._protocol.resume_reading()  # paused by `_enqueue`: the backlog is down again
         self._inbox = None
 
 

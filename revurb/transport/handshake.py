@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import http
@@ -50,7 +49,8 @@ def refusal(status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = 
 
 def _valid_key(key: bytes) -> bool:
     try:
-        return len(base64.b64decode(key, validate=True)) == _KEY_BYTES
+        # What `base64.b64decode(key, validate=True)` does, without its two Python calls.
+        return len(binascii.a2b_base64(key, strict_mode=True)) == _KEY_BYTES
     except binascii.Error:
         return False
 

@@ -23,7 +23,6 @@ from urllib.parse import unquote
 import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import service_unavailable
-from uvicorn.protocols.utils import is_ssl
 from uvicorn.server import ServerState
 
 from revurb.transport.addresses import local_address, remote_address
@@ -32,7 +31,7 @@ from revurb.transport.eager import drive, run_in_task
 from revurb.transport.flow_control import FlowControl
 from revurb.transport.handshake import Refusal, UpgradeRequest, read_upgrade, refusal
 from revurb.transport.hook import FastPath, HttpAnswer, HttpRoute
-from revurb.transport.http_request import STATUS_LINES, HeaderList, HttpRequest, access_logger
+from revurb.transport.http_request import STATUS_LINES, HeaderList, HttpRequest
 from revurb.transport.served import served
 
 logger = logging.getLogger("revurb.transport")
@@ -154,8 +153,7 @@ class HttpProtocol(asyncio.Protocol):
         #: The app's direct routes (see `_answer`), if it offers the transport hook.
         self.fast_path: FastPath | None = shared.fast_path
         self.eager = shared.eager
-        # As uvicorn decides, plus the level: `revurb start` keeps the logger but logs no requests.
-        self.access_log = access_logger.hasHandlers() and access_logger.isEnabledFor(logging.INFO)
+        self.access_log = shared.access_log
         self.header_limit = shared.header_limit
         limits = shared.limits
         self.max_headers = limits.max_headers
@@ -215,7 +213,7 @@ class HttpProtocol(asyncio.Protocol):
         self.flow = FlowControl(self.transport)
         self.server = local_address(transport)
         self.client = remote_address(transport)
-        if is_ssl(transport):  # type: ignore[arg-type]
+        if transport.get_extra_info("sslcontext"):  # uvicorn's `is_ssl`, without the call
             self.scheme = "https"
         self.head_started = self.loop.time()
         self._arm(self.head_started + self.head_timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ from uvicorn.config import Config
 
 from revurb.transport.forwarded import TrustedProxies, trusted_proxies
 from revurb.transport.hook import DEFAULT_LIMITS, FastPath, Limits, fast_path_of
+from revurb.transport.http_request import access_logger
 
 #: Header bytes per request when uvicorn's `h11_max_incomplete_event_size` is not set (h11's default).
 MAX_HEADER_BYTES = 16_384
@@ -28,6 +30,9 @@ class Served:
     limits: Limits
     header_limit: int
     asgi_version: str
+    #: Requests are logged to `uvicorn.access` (as uvicorn decides, plus the level: `revurb start` keeps
+    #: the logger but logs no requests). Logging is configured before the first connection.
+    access_log: bool
 
 
 _last: tuple[Config, Served] | None = None
@@ -51,6 +56,7 @@ def served(config: Config) -> Served:
         limits=fast_path.limits if fast_path is not None else DEFAULT_LIMITS,
         header_limit=config.h11_max_incomplete_event_size or MAX_HEADER_BYTES,
         asgi_version=config.asgi_version,
+        access_log=access_logger.hasHandlers() and access_logger.isEnabledFor(logging.INFO),
     )
     _last = (config, result)
     return result

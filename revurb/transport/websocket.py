@@ -431,7 +431,8 @@ class WebSocketProtocol(asyncio.Protocol):
         """
         self.handler = handler
         pending, self.inbox = self.inbox, _NO_INBOX
-        self.resume_reading()
+        if self.held or self.flow.reading_paused:  # the inbox was full, or frames wait in the reader
+            self.resume_reading()
         for message in pending:
             self._deliver(message)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from revurb.transport.addresses import address, local_address, remote_address
 from revurb.transport.coalescer import coalescer_for
@@ -37,6 +38,23 @@ def test_a_config_is_read_once_and_another_config_again() -> None:
     other = served(second)
     assert other is not shared and other.header_limit == 1024
     assert served(first) is not other and served(first).app is first.loaded_app
+
+
+def test_requests_are_logged_when_the_access_logger_would_write_them_at_info() -> None:
+    access = logging.getLogger("uvicorn.access")
+    saved = (access.handlers[:], access.level, access.propagate)
+    try:
+        access.handlers, access.propagate = [logging.NullHandler()], False
+        access.setLevel(logging.INFO)
+        assert served(load_config(EchoApp())).access_log is True
+        access.setLevel(logging.WARNING)  # `revurb start`: the logger is there, requests are not logged
+        assert served(load_config(EchoApp())).access_log is False
+        access.handlers = []
+        access.setLevel(logging.INFO)
+        assert served(load_config(EchoApp())).access_log is False
+    finally:
+        access.handlers, access.propagate = saved[0], saved[2]
+        access.setLevel(saved[1])
 
 
 async def test_the_coalescer_of_a_loop_is_the_same_one_every_time() -> None:
