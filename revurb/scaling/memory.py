@@ -42,12 +42,13 @@ class MemoryBackend(Backend):
 
     async def add_subscriber(self, app_id: str, channel: str) -> int:
         count = self._mirror.add_subscriber(app_id, channel, 1)
-        if count == 1:
+        if count == 1 and self._webhooks.enabled:  # no event built when no app has webhooks
             self._webhooks.put(app_id, occupancy(channel, True))
         return count
 
     async def remove_subscriber(self, app_id: str, channel: str) -> int:
-        had = self._mirror.subscription_count(app_id, channel)
+        # Read only to tell a vacated channel's webhook, when some app has webhooks.
+        had = self._webhooks.enabled and self._mirror.subscription_count(app_id, channel)
         count = self._mirror.add_subscriber(app_id, channel, -1)
         if had and not count:
             self._webhooks.put(app_id, occupancy(channel, False))

@@ -77,6 +77,9 @@ class State(enum.Enum):
 _HANDSHAKE, _OPEN, _CLOSING, _CLOSED = State.HANDSHAKE, State.OPEN, State.CLOSING, State.CLOSED
 _TEXT, _BINARY, _CONTINUATION = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
 _PING, _CLOSE = Opcode.PING, Opcode.CLOSE
+_NORMAL_CLOSURE, _NO_STATUS_RECEIVED = CloseCode.NORMAL_CLOSURE, CloseCode.NO_STATUS_RECEIVED
+#: The reply to a client's usual close: made once.
+_NORMAL_CLOSE_FRAME = close_frame(CloseCode.NORMAL_CLOSURE, "")
 
 
 def _route_done(error: BaseException | None) -> None:
@@ -545,10 +548,11 @@ class WebSocketProtocol(asyncio.Protocol):
                 payload[2:].decode()
             except UnicodeDecodeError:
                 raise FrameError(CloseCode.INVALID_DATA, "Invalid UTF-8 in the close reason") from None
-        if self.state is State.OPEN and self.transport is not None:
+        if self.state is _OPEN and self.transport is not None:
             self.flush()
-            reply = CloseCode.NORMAL_CLOSURE if code == CloseCode.NO_STATUS_RECEIVED else code
-            self.transport.write(close_frame(reply, ""))
+            # The peer's code is echoed; a close without one is answered as a normal closure.
+            normal = code in (_NORMAL_CLOSURE, _NO_STATUS_RECEIVED)
+            self.transport.write(_NORMAL_CLOSE_FRAME if normal else close_frame(code, ""))
         self.state = State.CLOSED
         self._deliver({"type": "websocket.disconnect", "code": code})
         if self.transport is not None:
