@@ -27,6 +27,7 @@ from uvicorn.server import ServerState
 
 from revurb.transport.addresses import local_address, remote_address
 from revurb.transport.coalescer import coalescer_for
+from revurb.transport.deadlines import Deadlines, deadlines_for
 from revurb.transport.eager import drive, run_in_task
 from revurb.transport.flow_control import FlowControl
 from revurb.transport.handshake import Refusal, UpgradeRequest, read_upgrade, refusal
@@ -120,6 +121,7 @@ class HttpProtocol(asyncio.Protocol):
         "flow",
         "idle_since",
         "timer",
+        "first_head",
         "heads",
         "heads_for",
         "pending",
@@ -194,6 +196,8 @@ class HttpProtocol(asyncio.Protocol):
         self.flow: FlowControl = None  # type: ignore[assignment]
         self.idle_since: float | None = None
         self.timer: asyncio.TimerHandle | None = None
+        #: The deadline of the connection's first head, on the loop's shared timer, until the head is in.
+        self.first_head: Deadlines | None = None
         #: Direct answers' heads up to the content length, by status and content type; they hold the
         #: server's default headers, so they are kept only while that list is the same one.
         self.heads: dict[tuple[int, bytes], bytes] = {}
@@ -215,12 +219,15 @@ class HttpProtocol(asyncio.Protocol):
         self.client = remote_address(transport)
         if transport.get_extra_info("sslcontext"):  # uvicorn's `is_ssl`, without the call
             self.scheme = "https"
-        self.head_started = self.loop.time()
-        self._arm(self.head_started + self.head_timeout)
+        now = self.head_started = self.loop.time()
+        # Not a timer of its own: every new connection's first head waits on one (`deadlines.py`).
+        self.first_head = first_head = deadlines_for(self.loop, self.head_timeout)
+        first_head.start(self, now)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
         self.closing = True
+        self._head_in()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -336,6 +343,8 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.head_started = None
+        if self.first_head is not None:
+            self._head_in()
         parser = self.parser
         method = parser.get_method().decode("ascii")
         version = parser.get_http_version()
@@ -694,6 +703,18 @@ class HttpProtocol(asyncio.Protocol):
             return
         self.refusal = answer
         self.pause_reading()
+
+    def _head_in(self) -> None:
+        """The first head is in (or the connection gone): its deadline no longer applies."""
+        first_head = self.first_head
+        if first_head is not None:
+            self.first_head = None
+            first_head.leave(self)
+
+    def overdue(self) -> None:
+        """The first head's deadline passed (`Deadlines`): as when the connection's own timer fires."""
+        self.first_head = None
+        self._on_timer()
 
     def _arm(self, deadline: float) -> None:
         """Make sure the timer fires by `deadline` (an earlier one stays: it re-arms when it fires)."""

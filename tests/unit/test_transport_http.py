@@ -7,7 +7,9 @@ import http
 from typing import Any
 
 import pytest
+from uvicorn.server import ServerState
 
+from revurb.transport.deadlines import Deadlines, deadlines_for
 from revurb.transport.hook import FrameHandler, HttpAnswer, Limits, RequestHead, Scope
 from revurb.transport.http import _FEED_SLICE, HIGH_WATER
 from revurb.transport.websocket import State, WebSocketProtocol
@@ -70,7 +72,8 @@ async def test_a_keep_alive_connection_answers_one_request_after_another(clock: 
     assert opened.transport.take() == ok(b"POST /two hi")
     assert not opened.transport.closed
     assert [scope["http_version"] for scope in app.scopes] == ["1.1", "1.1"]
-    assert clock.pending_timers() == [5.0]
+    # The connection's keep-alive timer, and the loop's first-head timer, which will find nobody waiting.
+    assert clock.pending_timers() == [5.0, 20.0]
 
 
 async def test_an_idle_keep_alive_connection_closes_after_its_timeout(clock: ClockLoop) -> None:
@@ -831,6 +834,72 @@ async def test_a_connection_that_sends_nothing_is_closed_silently_after_the_head
 
     assert opened.transport.closed
     assert opened.transport.writes == []
+
+
+async def test_first_heads_wait_on_one_timer_and_only_the_late_connections_are_closed(
+    clock: ClockLoop,
+) -> None:
+    state = ServerState()
+    early = open_http(EchoApp(), clock, state, timeout_keep_alive=60)
+    clock.advance(5)
+    silent = open_http(EchoApp(), clock, state, timeout_keep_alive=60)
+    answered = open_http(EchoApp(), clock, state, timeout_keep_alive=60)
+    clock.advance(5)
+    late = open_http(EchoApp(), clock, state, timeout_keep_alive=60)
+    assert clock.pending_timers() == [10.0]  # one timer, for the oldest deadline
+
+    answered.feed(http_request())
+    await settle()
+    clock.advance(10)  # the first deadline: only `early` is due
+    assert (early.transport.closed, silent.transport.closed, late.transport.closed) == (True, False, False)
+    # `silent` is next (`answered` left when its head came in), and `answered`'s own keep-alive timer.
+    assert clock.pending_timers() == [5.0, 50.0]
+
+    late.feed(b"GET / HT")  # its head has begun: when the deadline passes, it is answered 408
+    clock.advance(5)
+    assert silent.transport.closed and silent.transport.writes == []
+    assert not answered.transport.closed and answered.transport.data == ok(b"GET / ")
+    assert clock.pending_timers() == [5.0, 45.0]  # `late`'s deadline, `answered`'s keep-alive: no other
+    clock.advance(5)
+
+    assert late.transport.data == refused(b"408 Request Timeout", b"Request head not received in time.")
+    assert late.transport.closed
+
+
+async def test_a_connection_gone_before_its_deadline_is_not_called(clock: ClockLoop) -> None:
+    gone = open_http(EchoApp(), clock)
+    stays = open_http(EchoApp(), clock)
+    gone.protocol.connection_lost(None)
+    waiting = deadlines_for(clock.as_loop(), gone.protocol.head_timeout).waiting
+    assert list(waiting) == [stays.protocol]  # nothing keeps a lost connection for the head timeout
+    clock.advance(20)
+
+    assert gone.transport.writes == [] and not gone.transport.closed  # nothing done to it any more
+    assert stays.transport.closed
+
+
+def test_an_owner_that_fails_at_its_deadline_does_not_hold_up_the_others(clock: ClockLoop) -> None:
+    called: list[str] = []
+
+    class Owner:
+        def __init__(self, name: str, fails: bool = False) -> None:
+            self.name, self.fails = name, fails
+
+        def overdue(self) -> None:
+            called.append(self.name)
+            if self.fails:
+                raise RuntimeError("boom")
+
+    deadlines = Deadlines(clock.as_loop(), 3)
+    for name in ("a", "b", "c"):
+        deadlines.start(Owner(name, fails=name == "a"), clock.time())
+    left = Owner("d")
+    deadlines.start(left, clock.time())
+    deadlines.leave(left)
+    clock.advance(3)
+
+    assert called == ["a", "b", "c"]
+    assert deadlines.waiting == {} and clock.pending_timers() == []
 
 
 async def test_a_head_sent_too_slowly_is_answered_408(clock: ClockLoop) -> None:
