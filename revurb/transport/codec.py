@@ -135,65 +135,64 @@ class FrameReader:
         """The whole frames `data` completes (in order), up to `FRAMES_PER_FEED` or a violation."""
         frames: list[tuple[int, bool, bytes]] = []
         try:
-            self._parse(data, frames)
+            # The common case, whole frames in one read, parses `data` without copying it first.
+            buffer: bytes | bytearray = data
+            if self.buffer:
+                self.buffer += data
+                buffer = self.buffer
+            offset = 0
+            size = len(buffer)
+            self.more = False
+            while size - offset >= 2:
+                if len(frames) == FRAMES_PER_FEED:
+                    self.more = True
+                    break
+                first, second = buffer[offset], buffer[offset + 1]
+                if first & 0x70:
+                    reason = "Reserved bits set without a negotiated extension"
+                    raise FrameError(CloseCode.PROTOCOL_ERROR, reason)
+                opcode = first & 0x0F
+                fin = bool(first & 0x80)
+                if not second & 0x80:
+                    raise FrameError(CloseCode.PROTOCOL_ERROR, "Client frames must be masked")
+                length = second & 0x7F
+                header = 2
+                if length == 126:
+                    if size - offset < 4:
+                        break
+                    length = struct.unpack_from("!H", buffer, offset + 2)[0]
+                    header = 4
+                elif length == 127:
+                    if size - offset < 10:
+                        break
+                    length = struct.unpack_from("!Q", buffer, offset + 2)[0]
+                    header = 10
+                message_size = self.message_size
+                if opcode in _CONTROL:
+                    if length > _MAX_CONTROL_PAYLOAD or not fin:
+                        raise FrameError(CloseCode.PROTOCOL_ERROR, "Invalid control frame")
+                elif opcode not in _DATA:
+                    raise FrameError(CloseCode.PROTOCOL_ERROR, "Unknown opcode")
+                else:
+                    # A continuation adds to the message so far; a new message starts from nothing.
+                    message_size = message_size + length if opcode == Opcode.CONTINUATION else length
+                    if message_size > self.max_size:
+                        raise FrameError(CloseCode.MESSAGE_TOO_BIG, "Message too big")
+                end = offset + header + 4 + length
+                if end > size:
+                    break
+                if opcode not in _CONTROL:
+                    self.message_size = 0 if fin else message_size
+                mask = buffer[offset + header : offset + header + 4]
+                frames.append((opcode, fin, unmask(bytes(buffer[offset + header + 4 : end]), bytes(mask))))
+                offset = end
+            if offset >= size:
+                if buffer is self.buffer:  # else it was empty and still is: nothing to make anew
+                    self.buffer = bytearray()
+            elif buffer is self.buffer:
+                del self.buffer[:offset]
+            else:
+                self.buffer = bytearray(buffer[offset:])
         except FrameError as error:
             self.error = error
         return frames
-
-    def _parse(self, data: bytes, frames: list[tuple[int, bool, bytes]]) -> None:
-        # The common case, whole frames in one read, parses `data` without copying it first.
-        buffer: bytes | bytearray = data
-        if self.buffer:
-            self.buffer += data
-            buffer = self.buffer
-        offset = 0
-        size = len(buffer)
-        self.more = False
-        while size - offset >= 2:
-            if len(frames) == FRAMES_PER_FEED:
-                self.more = True
-                break
-            first, second = buffer[offset], buffer[offset + 1]
-            if first & 0x70:
-                raise FrameError(CloseCode.PROTOCOL_ERROR, "Reserved bits set without a negotiated extension")
-            opcode = first & 0x0F
-            fin = bool(first & 0x80)
-            if not second & 0x80:
-                raise FrameError(CloseCode.PROTOCOL_ERROR, "Client frames must be masked")
-            length = second & 0x7F
-            header = 2
-            if length == 126:
-                if size - offset < 4:
-                    break
-                length = struct.unpack_from("!H", buffer, offset + 2)[0]
-                header = 4
-            elif length == 127:
-                if size - offset < 10:
-                    break
-                length = struct.unpack_from("!Q", buffer, offset + 2)[0]
-                header = 10
-            message_size = self.message_size
-            if opcode in _CONTROL:
-                if length > _MAX_CONTROL_PAYLOAD or not fin:
-                    raise FrameError(CloseCode.PROTOCOL_ERROR, "Invalid control frame")
-            elif opcode not in _DATA:
-                raise FrameError(CloseCode.PROTOCOL_ERROR, "Unknown opcode")
-            else:
-                # A continuation adds to the message so far; a new message starts from nothing.
-                message_size = message_size + length if opcode == Opcode.CONTINUATION else length
-                if message_size > self.max_size:
-                    raise FrameError(CloseCode.MESSAGE_TOO_BIG, "Message too big")
-            end = offset + header + 4 + length
-            if end > size:
-                break
-            if opcode not in _CONTROL:
-                self.message_size = 0 if fin else message_size
-            mask = buffer[offset + header : offset + header + 4]
-            frames.append((opcode, fin, unmask(bytes(buffer[offset + header + 4 : end]), bytes(mask))))
-            offset = end
-        if offset >= size:
-            self.buffer = bytearray()
-        elif buffer is self.buffer:
-            del self.buffer[:offset]
-        else:
-            self.buffer = bytearray(buffer[offset:])

@@ -343,7 +343,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.head_started = None
-        if self.first_head is not None:
+        if self.first_head is not None:  # per request: the first one only leaves the deadlines
             self._head_in()
         parser = self.parser
         method = parser.get_method().decode("ascii")
@@ -571,7 +571,7 @@ class HttpProtocol(asyncio.Protocol):
         upgrade = None
         for name, value in self.headers:
             if name == b"connection":
-                connection = [token.lower().strip() for token in value.split(b",")]
+                connection = value.lower().replace(b" ", b"").replace(b"\t", b"").split(b",")
             elif name == b"upgrade":
                 upgrade = value.lower()
         return b"upgrade" in connection and upgrade == b"websocket"
@@ -584,7 +584,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def _hand_over(self) -> None:
         """Give the socket to the WebSocket protocol, as uvicorn's `handle_websocket_upgrade` does."""
-        self.flush()
+        if self.pending is not None:
+            self.flush()
         request, self.upgrade_request = self.upgrade_request, None
         if request is None:
             head, _, rest = (self.upgrade or b"").partition(b"\r\n\r\n")
@@ -596,7 +597,8 @@ class HttpProtocol(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         # Read again before the new protocol can pause reading on its own account.
-        self.flow.resume_reading()
+        if self.flow.reading_paused:
+            self.flow.resume_reading()
         factory: Any = self.config.ws_protocol_class
         options: dict[str, Any] = {} if request is None else {"_loop": self.loop}
         protocol: Any = factory(
