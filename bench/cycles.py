@@ -5,11 +5,14 @@ pace move the figure by ±10 % from one run to the next on a shared host. This r
 one process, through the real `HttpProtocol`, `WebSocketProtocol` and Revurb app (memory backend,
 default settings) on a fake transport: the upgrade, `pusher:connection_established`, a subscribe and
 its ack, the client's close frame and the connection's loss. What it prints is the Python and event
-loop work of one cycle, repeatable to a few per cent, for comparing two versions of the code.
+loop work of one cycle, for comparing two versions of the code. `--trigger` runs signed
+`POST /apps/{id}/events` requests (no subscribers) on one keep-alive connection instead.
 
-    python -m bench.cycles [--cycles 10000] [--repeat 5] [--calls]
+    python -m bench.cycles [--trigger] [--cycles 10000] [--repeat 5] [--calls]
 
-`--calls` also counts the Python functions one cycle calls (under cProfile, so not timed).
+`--calls` also counts the Python functions one cycle calls (under cProfile, so not timed). On a host
+shared with others even CPU time varies by ±5 %; instructions do not: run it under
+`valgrind --tool=callgrind` with two `--cycles` counts and divide the difference (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import hashlib
+import hmac
 import json
 import os
 import pstats
@@ -31,7 +36,7 @@ from revurb.config.load import settings_from_env
 from revurb.serve import Server, uvicorn_options
 from revurb.server.app import create_app
 
-KEY = "bench-key"
+APP_ID, KEY, SECRET = "1001", "bench-key", "bench-secret"
 PORT = 18_999  # only named in the scope: nothing listens
 HANDSHAKE = (
     f"GET /app/{KEY}?protocol=7 HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nUpgrade: websocket\r\n"
@@ -99,6 +104,9 @@ async def _turn() -> None:
 class Cycles:
     """Runs connect cycles against a started server's protocol classes."""
 
+    #: Loop turns a cycle takes (the idle ones are measured apart).
+    turns = 4
+
     def __init__(self, config: uvicorn.Config, server: Server) -> None:
         self.config = config
         self.state = server.server_state
@@ -136,12 +144,60 @@ class Cycles:
         return wrong
 
 
-async def measure(cycles: int, repeat: int, calls: bool) -> dict[str, Any]:
+def signed_trigger(now: float) -> bytes:
+    """A signed `POST /apps/{id}/events` of one small event, as the `pusher` server SDKs send it."""
+    body = json.dumps({"name": "cycle", "channel": "cycles", "data": "{}"}).encode()
+    path = f"/apps/{APP_ID}/events"
+    params = {
+        "auth_key": KEY,
+        "auth_timestamp": str(int(now)),
+        "auth_version": "1.0",
+        "body_md5": hashlib.md5(body).hexdigest(),
+    }
+    query = "&".join(f"{name}={value}" for name, value in sorted(params.items()))
+    signature = hmac.new(SECRET.encode(), f"POST\n{path}\n{query}".encode(), hashlib.sha256).hexdigest()
+    head = (
+        f"POST {path}?{query}&auth_signature={signature} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class Triggers(Cycles):
+    """Signed triggers with no subscribers, one after another on one keep-alive connection."""
+
+    turns = 1
+
+    def __init__(self, config: uvicorn.Config, server: Server) -> None:
+        super().__init__(config, server)
+        self.request = signed_trigger(time.time())  # a run is well inside the 600 s signature window
+        self.transport = FakeTransport(self.loop, 1024)
+        self.protocol = self.http(
+            config=self.config, server_state=self.state, app_state=self.app_state, _loop=self.loop
+        )
+        self.transport.protocol = self.protocol
+        self.protocol.connection_made(self.transport)
+
+    async def run(self, count: int) -> int:
+        """Send `count` triggers; returns how many were not answered `200` (answers may share a write)."""
+        written = self.transport.written
+        written.clear()
+        for _ in range(count):
+            self.protocol.data_received(self.request)
+            await _turn()
+        for _ in range(3):  # an answer that waited on the app (its first request warms caches) comes too
+            await _turn()
+        answers = b"".join(written)
+        answered, ok = answers.count(b"HTTP/1.1 "), answers.count(b"HTTP/1.1 200 OK\r\n")
+        return count - ok + abs(answered - count)  # refused, or a request with no answer (or two)
+
+
+async def measure(cycles: int, repeat: int, calls: bool, kind: type[Cycles] = Cycles) -> dict[str, Any]:
     env = {
         **os.environ,
-        "REVERB_APP_ID": "1001",
+        "REVERB_APP_ID": APP_ID,
         "REVERB_APP_KEY": KEY,
-        "REVERB_APP_SECRET": "bench-secret",
+        "REVERB_APP_SECRET": SECRET,
         "REVERB_SERVER_HOST": "127.0.0.1",
         "REVERB_SERVER_PORT": str(PORT),
     }
@@ -155,7 +211,7 @@ async def measure(cycles: int, repeat: int, calls: bool) -> dict[str, Any]:
     while not server.started:
         await asyncio.sleep(0.01)
     try:
-        runner = Cycles(config, server)
+        runner = kind(config, server)
         wrong = await runner.run(min(cycles, 2_000))  # warm-up: caches, free lists, the first gc
         times = []
         for _ in range(repeat):
@@ -164,10 +220,11 @@ async def measure(cycles: int, repeat: int, calls: bool) -> dict[str, Any]:
             times.append((time.process_time() - started) / cycles * 1e6)
         started = time.process_time()
         for _ in range(cycles):
-            for _ in range(4):
+            for _ in range(runner.turns):
                 await _turn()
         idle = (time.process_time() - started) / cycles * 1e6
         result: dict[str, Any] = {
+            "kind": "trigger" if kind is Triggers else "connect",
             "cycles": cycles,
             "repeat": repeat,
             "wrong": wrong,
@@ -193,11 +250,12 @@ async def measure(cycles: int, repeat: int, calls: bool) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cycles", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trigger", action="store_true", help="signed triggers instead of connect cycles")
     parser.add_argument("--cycles", type=int, default=10_000, help="cycles per timed run")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs; the median is reported")
     parser.add_argument("--calls", action="store_true", help="also count Python calls per cycle (cProfile)")
     args = parser.parse_args()
-    result = uvloop.run(measure(args.cycles, args.repeat, args.calls))
+    result = uvloop.run(measure(args.cycles, args.repeat, args.calls, Triggers if args.trigger else Cycles))
     median = result["cpu_us_per_cycle"]["median"]
     turns = result["loop_turns_us"]
     runs = f"median of {args.repeat} x {args.cycles}"
