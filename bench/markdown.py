@@ -39,13 +39,25 @@ def _load(result: dict[str, Any]) -> str:
     return f"{statistics.median(loads_):.1f}" if loads_ else "?"
 
 
+def _steal(result: dict[str, Any]) -> str:
+    """The median steal of the runs, where they recorded it (runs before 2026-12-03 did not)."""
+    steals = [
+        run["steal_pct"]
+        for case in result["cases"]
+        for server in case["servers"].values()
+        for run in server["runs"]
+        if "steal_pct" in run
+    ]
+    return f", median CPU steal {statistics.median(steals):.0f} %" if steals else ""
+
+
 def render(path: Path) -> str:
     result: dict[str, Any] = loads(path.read_bytes())
     columns = SCENARIOS[result["scenario"]][1]
     machine = result["machine"]
     lines = [
         f"**{result['scenario']}** — {machine['date']}, {_served(result)}, median of "
-        f"{result['options']['repeat']}, median 1-min load average {_load(result)} "
+        f"{result['options']['repeat']}, median 1-min load average {_load(result)}{_steal(result)} "
         f"(`bench/results/{path.name}`)",
         "",
         "| case | server | " + " | ".join(label for label, _, _ in columns) + " |",

@@ -83,10 +83,12 @@ def run_once(server: Server, case: Case, profile: Path | None = None, pinned: bo
         )
         server_wait = run_queue_wait_seconds(server.pid)
         generator_wait = run_queue_wait_seconds(generator.pid)
+        ticks = system.machine_ticks()
         profiler = _profiler(server.pid, profile) if profile is not None else None
         generator.go()
         result = generator.expect("result", case.result_timeout)
         wall = time.monotonic() - started
+        steal = system.steal_pct(ticks, system.machine_ticks())
         server_cpu = cpu_seconds(server.pid) - server_cpu
         server_wait = run_queue_wait_seconds(server.pid) - server_wait
         generator_wait = run_queue_wait_seconds(generator.pid) - generator_wait
@@ -123,6 +125,8 @@ def run_once(server: Server, case: Case, profile: Path | None = None, pinned: bo
     result["cpus"] = {"server": sorted(split[0]), "loadgen": sorted(split[1])} if split else None
     # The machine is shared: the 1-minute load average says how contended the cores were.
     result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
+    # ... and the hypervisor's steal, the share of the CPUs other virtual machines had meanwhile.
+    result["steal_pct"] = steal
     if console is not None:
         result["console_watcher"] = console
     case.derive(result)

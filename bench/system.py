@@ -29,6 +29,22 @@ def run_queue_wait_seconds(pid: int) -> float:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(stolen, all) clock ticks of every CPU so far (the `cpu` line of /proc/stat).
+
+    Steal is time the hypervisor gave this machine's virtual CPUs to other machines: when it is high,
+    every process here ran slower than its own CPU time says, and rates fall for every server alike.
+    """
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    steal = fields[7] if len(fields) > 7 else 0
+    return steal, sum(fields[:8])
+
+
+def steal_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
+    ticks = after[1] - before[1]
+    return 100 * (after[0] - before[0]) / ticks if ticks > 0 else 0.0
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of a process (/proc/PID/statm, in pages)."""
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
