@@ -902,6 +902,29 @@ def test_an_owner_that_fails_at_its_deadline_does_not_hold_up_the_others(clock: 
     assert deadlines.waiting == {} and clock.pending_timers() == []
 
 
+def test_a_deadline_within_the_clock_resolution_is_due_and_an_earlier_one_waits(clock: ClockLoop) -> None:
+    called: list[str] = []
+
+    class Owner:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def overdue(self) -> None:
+            called.append(self.name)
+
+    deadlines = Deadlines(clock.as_loop(), 3)
+    deadlines.start(Owner("first"), clock.time())
+    clock.now += 0.5
+    deadlines.start(Owner("second"), clock.time())
+    clock.now += 3 - 0.5 - 0.0005  # a uvloop timer may fire up to a millisecond early: as if it did
+    assert deadlines.timer is not None
+    deadlines.timer.cancel()
+    deadlines._fire()
+
+    assert called == ["first"]
+    assert clock.pending_timers() == [pytest.approx(0.5005)]  # armed again for `second` only
+
+
 async def test_a_head_sent_too_slowly_is_answered_408(clock: ClockLoop) -> None:
     opened = open_http(limited_app(head_timeout=3), clock)
     head = http_request()
