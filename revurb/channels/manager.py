@@ -234,7 +234,8 @@ class ChannelManager:
             sent = channel.send(frame, message.get("except_socket_id"))
             self._tally_sent(sent, len(frame), message.get("node", self.backend.node_id))
         elif kind == "count":
-            self._count_changed(channel, publish=False)
+            if self.app.subscription_count:
+                self._count_changed(channel, publish=False)
         elif kind == "member":
             membership.from_bus(channel, message)
 
@@ -260,8 +261,7 @@ class ChannelManager:
     # subscription_count, coalesced per channel
 
     def _count_changed(self, channel: Channel, publish: bool = True) -> None:
-        if not self.app.subscription_count:
-            return
+        """Called only when the app wants subscription counts (callers check: one per subscribe)."""
         if publish:  # the other nodes' subscribers of this channel need the new count too
             self.backend.publish({"type": "count", "app": self.app.id, "channel": channel.name})
         self._count_dirty.add(channel.name)

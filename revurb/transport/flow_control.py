@@ -43,8 +43,7 @@ class FlowControl:
     def connection_lost(self) -> None:
         """Nothing will be written any more: let anyone waiting in `drain` go on."""
         self.writing_paused = False
-        if self._drain_waiter is not None:
-            self._wake()
+        self._wake()
 
     async def drain(self) -> None:
         """Wait until asyncio resumes writing (or the connection is lost)."""

@@ -227,7 +227,8 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
         self.closing = True
-        self._head_in()
+        if self.first_head is not None:
+            self._head_in()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -584,8 +585,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _hand_over(self) -> None:
         """Give the socket to the WebSocket protocol, as uvicorn's `handle_websocket_upgrade` does."""
-        if self.pending is not None:
-            self.flush()
+        self.flush()
         request, self.upgrade_request = self.upgrade_request, None
         if request is None:
             head, _, rest = (self.upgrade or b"").partition(b"\r\n\r\n")
@@ -597,8 +597,7 @@ class HttpProtocol(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         # Read again before the new protocol can pause reading on its own account.
-        if self.flow.reading_paused:
-            self.flow.resume_reading()
+        self.flow.resume_reading()
         factory: Any = self.config.ws_protocol_class
         options: dict[str, Any] = {} if request is None else {"_loop": self.loop}
         protocol: Any = factory(
@@ -707,11 +706,12 @@ class HttpProtocol(asyncio.Protocol):
         self.pause_reading()
 
     def _head_in(self) -> None:
-        """The first head is in (or the connection gone): its deadline no longer applies."""
-        first_head = self.first_head
-        if first_head is not None:
-            self.first_head = None
-            first_head.leave(self)
+        """The first head is in (or the connection gone, before it): its deadline no longer applies.
+
+        Only while `first_head` is set; callers check, as one of them runs for every request."""
+        assert self.first_head is not None
+        self.first_head.leave(self)
+        self.first_head = None
 
     def overdue(self) -> None:
         """The first head's deadline passed (`Deadlines`): as when the connection's own timer fires."""

@@ -549,8 +549,7 @@ class WebSocketProtocol(asyncio.Protocol):
             except UnicodeDecodeError:
                 raise FrameError(CloseCode.INVALID_DATA, "Invalid UTF-8 in the close reason") from None
         if self.state is _OPEN and self.transport is not None:
-            if self.pending is not None:
-                self.flush()
+            self.flush()
             # The peer's code is echoed; a close without one is answered as a normal closure.
             normal = code in (_NORMAL_CLOSURE, _NO_STATUS_RECEIVED)
             self.transport.write(_NORMAL_CLOSE_FRAME if normal else close_frame(code, ""))
